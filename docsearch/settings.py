@@ -1,0 +1,71 @@
+"""One Settings object: defaults < environment (DOCSEARCH_*) < flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path("indexes")
+    index: str = "default"
+    model: str = DEFAULT_MODEL
+    qdrant_url: str | None = None
+    qdrant_api_key: str | None = None
+    chunk_tokens: int | None = None  # None: the model's max_seq_length
+    overlap: int = 32
+    batch_size: int = 64
+    device: str | None = None  # None: cuda when present, else cpu
+    k: int = 10
+
+    def with_flags(self, **flags: Any) -> Settings:
+        """Flags left as None keep the value from the environment or the default."""
+        given = {k: v for k, v in flags.items() if v is not None}
+        unknown = set(given) - {f.name for f in fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        if "home" in given:
+            given["home"] = Path(given["home"])
+        return replace(self, **given)
+
+    @property
+    def index_dir(self) -> Path:
+        return self.home / self.index
+
+    def __repr__(self) -> str:  # never print the API key
+        key = "***" if self.qdrant_api_key else None
+        return (
+            f"Settings(home={str(self.home)!r}, index={self.index!r}, model={self.model!r}, "
+            f"qdrant_url={self.qdrant_url!r}, qdrant_api_key={key!r}, "
+            f"chunk_tokens={self.chunk_tokens!r}, overlap={self.overlap!r})"
+        )
+
+
+_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k"}
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Defaults overlaid with DOCSEARCH_* environment variables."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(f"DOCSEARCH_{f.name.upper()}")
+        if raw is None or raw == "":
+            continue
+        if f.name in _INT_FIELDS:
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"DOCSEARCH_{f.name.upper()} must be an integer, got {raw!r}") from None
+        elif f.name == "home":
+            values[f.name] = Path(raw).expanduser()
+        else:
+            values[f.name] = raw
+    return Settings(**values)

@@ -1,0 +1,89 @@
+"""Small frozen values passed between modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RecordFields:
+    """Which keys of a JSON/CSV record hold the id, title and text."""
+
+    id: str = "_id"
+    title: str = "title"
+    text: str = "text"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One searchable unit read from a source file.
+
+    ``doc_id`` is the record id for JSONL/CSV/BEIR records and the path relative
+    to the indexed root for plain files. ``path`` is always the source file,
+    relative to the indexed root (``source`` for a root that is a file).
+    ``line`` is the 1-based line in the source where ``text`` starts; it is only
+    meaningful when ``text`` is the file's own text (``line_mapped``).
+    """
+
+    doc_id: str
+    title: str
+    text: str
+    path: str
+    line: int = 1
+    line_mapped: bool = False
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file found by the walk, before it is read."""
+
+    abspath: str
+    path: str  # relative to the root it was found under, '/'-separated
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path the walk or the reader could not use, and why (one line)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A window of a document's text, as character offsets."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One document in a result list, with its best-matching chunk."""
+
+    rank: int
+    score: float
+    doc: str
+    title: str
+    path: str
+    chunk: int
+    text: str
+    line: int | None = None
+    highlight: tuple[int, int] | None = None  # char span of the best sentence in text
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``index`` run did."""
+
+    indexed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    chunks: int = 0
+    documents: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+    skipped: tuple[Skipped, ...] = field(default_factory=tuple)
