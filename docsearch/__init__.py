@@ -13,7 +13,7 @@ from .errors import (
     StoreError,
 )
 from .settings import Settings, load_settings
-from .types import Document, Hit, IndexReport, RecordFields, Skipped
+from .types import Document, Fusion, Hit, IndexReport, RecordFields, Skipped
 
 __version__ = "0.1.0"
 
@@ -22,6 +22,7 @@ __all__ = [
     "DataError",
     "DocsearchError",
     "Document",
+    "Fusion",
     "Hit",
     "IndexNotFoundError",
     "IndexReport",

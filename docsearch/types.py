@@ -87,3 +87,16 @@ class IndexReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     skipped: tuple[Skipped, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How hybrid mode fuses the dense and sparse candidate lists inside Qdrant.
+
+    ``method`` is ``"rrf"`` (reciprocal rank, with ``k`` and per-list ``weights``
+    as (dense, sparse)) or ``"dbsf"`` (distribution-based score fusion).
+    """
+
+    method: str = "rrf"
+    k: int = 2
+    weights: tuple[float, float] = (1.0, 1.0)
