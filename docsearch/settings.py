@@ -16,7 +16,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 class Settings:
     home: Path = Path("indexes")
     index: str = "default"
-    model: str = DEFAULT_MODEL
+    model: str | None = None  # None: the index's own model, or DEFAULT_MODEL for a new index
     qdrant_url: str | None = None
     qdrant_api_key: str | None = None
     chunk_tokens: int | None = None  # None: the model's max_seq_length
@@ -38,6 +38,10 @@ class Settings:
     @property
     def index_dir(self) -> Path:
         return self.home / self.index
+
+    @property
+    def model_or_default(self) -> str:
+        return self.model or DEFAULT_MODEL
 
     def __repr__(self) -> str:  # never print the API key
         key = "***" if self.qdrant_api_key else None

