@@ -58,23 +58,33 @@ def walk(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Source | Skipped]:
     """Yield a Source per supported file under ``paths`` and a Skipped per problem.
 
     Directories are walked depth-first in name order so two runs over the same
-    tree yield the same sequence. Never raises for a bad path.
+    tree yield the same sequence. A file reached twice (overlapping roots) is
+    yielded once, since the indexer keys files by absolute path. Never raises.
     """
+    yielded: set[str] = set()
     for given in paths:
-        name = os.fspath(given)
-        try:
-            st = os.stat(name)
-        except OSError as exc:
-            yield Skipped(name, _missing_reason(name, exc))
-            continue
-        if stat.S_ISDIR(st.st_mode):
-            yield from _walk_dir(name)
-        elif not stat.S_ISREG(st.st_mode):
-            yield Skipped(name, "not a regular file")
-        elif _suffix(name) not in SUPPORTED_SUFFIXES:
-            yield Skipped(name, f"unsupported file type {_suffix(name) or '(no suffix)'}")
-        else:
-            yield _source(name, os.path.basename(os.path.normpath(name)), st)
+        for item in _walk_root(os.fspath(given)):
+            if isinstance(item, Source):
+                if item.abspath in yielded:
+                    continue
+                yielded.add(item.abspath)
+            yield item
+
+
+def _walk_root(name: str) -> Iterator[Source | Skipped]:
+    try:
+        st = os.stat(name)
+    except OSError as exc:
+        yield Skipped(name, _missing_reason(name, exc))
+        return
+    if stat.S_ISDIR(st.st_mode):
+        yield from _walk_dir(name)
+    elif not stat.S_ISREG(st.st_mode):
+        yield Skipped(name, "not a regular file")
+    elif _suffix(name) not in SUPPORTED_SUFFIXES:
+        yield Skipped(name, f"unsupported file type {_suffix(name) or '(no suffix)'}")
+    else:
+        yield _source(name, os.path.basename(os.path.normpath(name)), st)
 
 
 def _walk_dir(root: str) -> Iterator[Source | Skipped]:
@@ -190,19 +200,29 @@ def read_documents(source: Source, fields: RecordFields = RecordFields()) -> lis
 
 def _read_bytes(abspath: str) -> bytes:
     try:
+        # Checked before opening: open() on a FIFO would block until a writer appears.
+        st = os.stat(abspath)
+        if stat.S_ISDIR(st.st_mode):
+            raise IngestError("cannot read file: is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise IngestError("not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise _too_large()
         with open(abspath, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise IngestError("not a regular file")
-            # One byte past the cap, so a file that grew since the walk is caught.
+            # One byte past the cap, so a file that grew since the stat is caught.
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise IngestError(f"cannot read file: {_why(exc)}") from exc
     if len(data) > MAX_FILE_BYTES:
-        raise IngestError(f"file too large (over {MAX_FILE_BYTES // (1024 * 1024)} MB)")
+        raise _too_large()
     if not data:
         raise IngestError("empty file")
     return data
+
+
+def _too_large() -> IngestError:
+    limit = f"{MAX_FILE_BYTES // 2**20} MB" if MAX_FILE_BYTES >= 2**20 else f"{MAX_FILE_BYTES} bytes"
+    return IngestError(f"file too large (over {limit})")
 
 
 def _decode_text(data: bytes) -> str:
@@ -440,7 +460,7 @@ def _decrypt_pdf(reader: Any) -> None:
     # Many "encrypted" PDFs only restrict printing and open with an empty password.
     try:
         ok = reader.decrypt("")
-    except Exception:  # unsupported cipher, missing crypto package...
+    except Exception:  # noqa: BLE001 - unsupported cipher, missing crypto package...
         ok = False
     if not ok:
         raise IngestError("encrypted PDF (password required)")
@@ -456,7 +476,7 @@ def _pdf_pages(reader: Any) -> list[str]:
     for page in page_list:
         try:
             text = page.extract_text() or ""
-        except Exception:  # pypdf fails in many ways on bad pages
+        except Exception:  # noqa: BLE001 - pypdf fails in many ways on bad pages
             failures += 1  # one bad page should not lose the rest of the document
             continue
         text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -471,8 +491,8 @@ def _pdf_title(reader: Any) -> str:
     try:
         meta = reader.metadata
         title = meta.title if meta is not None else None
-    except Exception:
-        return ""  # damaged metadata only costs us the title
+    except Exception:  # noqa: BLE001 - damaged metadata only costs us the title
+        return ""
     return _clean_title(title) if isinstance(title, str) else ""
 
 
@@ -633,7 +653,7 @@ def _csv_rows(text: str, suffix: str) -> Iterable[tuple[int, Any]]:
     # Long text fields exceed csv's 128 KiB default; the file cap already bounds them.
     if csv.field_size_limit() < MAX_FILE_BYTES:
         csv.field_size_limit(MAX_FILE_BYTES)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     try:
         if reader.fieldnames is None:
             raise IngestError("CSV has no header row")
