@@ -35,8 +35,6 @@ from .settings import Settings
 from .store import Store, StorePoint, bm25, open_store, point_id
 from .types import Document, IndexReport, RecordFields, Skipped, Source
 
-BATCH_CHUNKS = 512  # chunks per encode call: large enough for length-sorted batching
-
 
 @dataclass(frozen=True)
 class IndexProgress:
@@ -228,9 +226,10 @@ def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], f
         items = _prepare_source(run, src, known.get(src.abspath), fields, pending)
         batch.extend(items)
         run.files_done += 1
-        while len(batch) >= BATCH_CHUNKS:
-            _flush(run, batch[:BATCH_CHUNKS], pending)
-            batch = batch[BATCH_CHUNKS:]
+        size = run.settings.index_batch  # large enough for length-sorted batching inside encode
+        while len(batch) >= size:
+            _flush(run, batch[:size], pending)
+            batch = batch[size:]
         run.tick(src.path)
     if batch:
         _flush(run, batch, pending)

@@ -24,6 +24,7 @@ class Settings:
     batch_size: int = 64
     device: str | None = None  # None: cuda when present, else cpu
     k: int = 10
+    index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
 
     def with_flags(self, **flags: Any) -> Settings:
         """Flags left as None keep the value from the environment or the default."""
@@ -52,7 +53,7 @@ class Settings:
         )
 
 
-_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k"}
+_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch"}
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:

@@ -242,8 +242,12 @@ class ServerStore:
             vectors_config={DENSE: m.VectorParams(size=dim, distance=m.Distance.COSINE)},
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
         )
-        for name in KEYWORD_FIELDS:
-            self._client.create_payload_index(self._name, name, m.PayloadSchemaType.KEYWORD)
+        import warnings
+
+        with warnings.catch_warnings():  # local mode warns that it ignores payload indexes; a server uses them
+            warnings.simplefilter("ignore", UserWarning)
+            for name in KEYWORD_FIELDS:
+                self._client.create_payload_index(self._name, name, m.PayloadSchemaType.KEYWORD)
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
         m = self._m

@@ -1,0 +1,99 @@
+"""One test body, run against every backend: Edge in-process, qdrant-client's local
+mode (the stand-in for a server), and a real server when DOCSEARCH_TEST_QDRANT_URL is set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from docsearch.store import QuerySpec, Store, StorePoint, bm25, open_store, point_id
+from docsearch.types import Fusion
+
+DIM = 8
+BACKENDS = ["edge", "client-local"] + (["server"] if os.environ.get("DOCSEARCH_TEST_QDRANT_URL") else [])
+TEXTS = {
+    "garden": "Tomato plants need staking and regular watering in the garden",
+    "stars": "A telescope gathers starlight so faint galaxies become visible",
+    "router": "The router forwards packets between networks using routing tables",
+    "zx": "Part number ZX-4471 is the replacement valve for the boiler",
+}
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "edge":
+        s = open_store(tmp_path, DIM)
+    elif request.param == "client-local":
+        s = open_store(tmp_path, DIM, url=f"local:{tmp_path / 'qdrant-local'}", collection="t")
+    else:
+        s = open_store(tmp_path, DIM, url=os.environ["DOCSEARCH_TEST_QDRANT_URL"],
+                       api_key=os.environ.get("DOCSEARCH_TEST_QDRANT_API_KEY"), collection=f"t-{uuid.uuid4().hex[:8]}")
+    yield s
+    if request.param == "server":
+        s.drop()
+    else:
+        s.close()
+
+
+def vec(seed: int) -> list[float]:
+    v = np.random.default_rng(seed).normal(size=DIM)
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def points() -> list[StorePoint]:
+    sparse = bm25().documents(list(TEXTS.values()))
+    return [
+        StorePoint(point_id("src", doc, 0), vec(i), sp,
+                   {"doc": doc, "title": doc, "path": f"{doc}.txt", "chunk": 0, "text": text})
+        for i, ((doc, text), sp) in enumerate(zip(TEXTS.items(), sparse))
+    ]
+
+
+def test_upsert_count_and_idempotent_ids(store: Store) -> None:
+    store.upsert(points())
+    store.upsert(points())  # same ids: overwritten, never duplicated
+    assert store.count() == len(TEXTS)
+    ids = [point_id("src", d, 0) for d in TEXTS]
+    assert store.existing([*ids, point_id("src", "nope", 0)]) == set(ids)
+
+
+def test_dense_search_ranks_the_nearest_first(store: Store) -> None:
+    store.upsert(points())
+    hits = store.query(QuerySpec(limit=2, dense=vec(1)))
+    assert hits[0].payload["doc"] == "stars"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_sparse_search_finds_the_exact_term(store: Store) -> None:
+    store.upsert(points())
+    hits = store.query(QuerySpec(limit=2, mode="sparse", text="ZX-4471 valve"))
+    assert hits[0].payload["doc"] == "zx"
+
+
+@pytest.mark.parametrize("fusion", [Fusion("rrf", 2, (1.0, 1.0)), Fusion("rrf", 60, (1.0, 3.0)), Fusion("dbsf")])
+def test_hybrid_fuses_both_lists(store: Store, fusion: Fusion) -> None:
+    store.upsert(points())
+    # Dense points at "garden", sparse at "router": both must be in the fused top 2.
+    hits = store.query(QuerySpec(limit=2, mode="hybrid", dense=vec(0), text="routing tables packets", fusion=fusion))
+    assert {h.payload["doc"] for h in hits} == {"garden", "router"}
+
+
+def test_path_filter_and_delete(store: Store) -> None:
+    store.upsert(points())
+    hits = store.query(QuerySpec(limit=4, dense=vec(1), paths=["garden.txt", "zx.txt"]))
+    assert {h.payload["doc"] for h in hits} == {"garden", "zx"}
+    store.delete([point_id("src", "garden", 0)])
+    assert store.count() == len(TEXTS) - 1
+    assert [c["doc"] for c in store.doc_chunks("zx")] == ["zx"]
+    assert store.doc_chunks("garden") == []
+
+
+def test_batch_queries_answer_in_order(store: Store) -> None:
+    store.upsert(points())
+    results = store.query_batch([QuerySpec(limit=1, dense=vec(i)) for i in range(4)])
+    assert [r[0].payload["doc"] for r in results] == list(TEXTS)
