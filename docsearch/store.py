@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,7 +60,7 @@ class QuerySpec:
     dense: Sequence[float] | None = None
     text: str | None = None
     paths: Sequence[str] | None = None
-    fusion: Fusion = Fusion()
+    fusion: Fusion = field(default_factory=Fusion)
     prefetch: int = 100
     with_text: bool = True
 

@@ -14,7 +14,7 @@ SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
 
 
 @pytest.fixture(scope="session")
-def encoder():  # noqa: ANN201 - the real base model, loaded once per test session
+def encoder():
     from docsearch.encoders import load_encoder
 
     return load_encoder("all-MiniLM-L6-v2", device="cpu")

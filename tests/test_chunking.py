@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -28,7 +29,7 @@ def test_windows_respect_the_budget_and_cover_the_text() -> None:
     spans = chunk_offsets(text, words(text), max_tokens=30, overlap=5)
     assert all(len(words(s.text)) <= 30 for s in spans)
     assert spans[0].start == 0 and spans[-1].end == len(text)
-    for a, b in zip(spans, spans[1:]):
+    for a, b in itertools.pairwise(spans):
         assert b.start < a.end, "consecutive windows overlap"
         assert b.start > a.start, "windows advance"
 

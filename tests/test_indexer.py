@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import write_files
 
 from docsearch.errors import ModelMismatchError
 from docsearch.indexer import index_paths
 from docsearch.searcher import Searcher
 from docsearch.settings import Settings
-
-from conftest import write_files
 
 pytestmark = pytest.mark.slow
 

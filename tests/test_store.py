@@ -50,7 +50,7 @@ def points() -> list[StorePoint]:
     return [
         StorePoint(point_id("src", doc, 0), vec(i), sp,
                    {"doc": doc, "title": doc, "path": f"{doc}.txt", "chunk": 0, "text": text})
-        for i, ((doc, text), sp) in enumerate(zip(TEXTS.items(), sparse))
+        for i, ((doc, text), sp) in enumerate(zip(TEXTS.items(), sparse, strict=False))
     ]
 
 
