@@ -19,9 +19,10 @@ def _ranked(scores: Mapping[str, float], k: int) -> list[str]:
 
 
 def ndcg(ranked: list[str], rel: Mapping[str, int], k: int) -> float:
-    dcg = sum((2 ** rel.get(d, 0) - 1) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    # Linear gain (Järvelin & Kekäläinen), as trec_eval's ndcg_cut and so BEIR's published figures use.
+    dcg = sum(max(rel.get(d, 0), 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
     ideal = sorted((r for r in rel.values() if r > 0), reverse=True)[:k]
-    idcg = sum((2**r - 1) / math.log2(i + 2) for i, r in enumerate(ideal))
+    idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0
 
 
