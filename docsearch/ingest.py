@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fnmatch
 import hashlib
 import io
 import itertools
@@ -94,7 +95,27 @@ def _walk_dir(root: str) -> Iterator[Source | Skipped]:
     yield from _walk_tree(root, "", seen)
 
 
-def _walk_tree(dirpath: str, prefix: str, seen: set[tuple[int, int]]) -> Iterator[Source | Skipped]:
+IGNORE_FILE = ".docsearchignore"
+
+
+def _ignore_patterns(dirpath: str, prefix: str) -> list[tuple[str, str]]:
+    """Glob patterns from a directory's .docsearchignore, one per line, '#' for comments."""
+    try:
+        with open(os.path.join(dirpath, IGNORE_FILE), encoding="utf-8") as fh:
+            lines = [ln.strip() for ln in fh]
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [(prefix, ln.rstrip("/")) for ln in lines if ln and not ln.startswith("#")]
+
+
+def _ignored(rel: str, name: str, ignores: Sequence[tuple[str, str]]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pat) or fnmatch.fnmatchcase(rel[len(base):], pat) for base, pat in ignores)
+
+
+def _walk_tree(
+    dirpath: str, prefix: str, seen: set[tuple[int, int]], ignores: tuple[tuple[str, str], ...] = ()
+) -> Iterator[Source | Skipped]:
+    ignores = (*ignores, *_ignore_patterns(dirpath, prefix))
     try:
         st = os.stat(dirpath)
         if (st.st_dev, st.st_ino) in seen:
@@ -106,12 +127,12 @@ def _walk_tree(dirpath: str, prefix: str, seen: set[tuple[int, int]]) -> Iterato
         yield Skipped(prefix.rstrip("/") or dirpath, f"cannot read directory: {_why(exc)}")
         return
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
         rel = prefix + entry.name
+        if entry.name.startswith(".") or _ignored(rel, entry.name, ignores):
+            continue
         result = _classify(entry, rel)
         if isinstance(result, str):
-            yield from _walk_tree(result, rel + "/", seen)
+            yield from _walk_tree(result, rel + "/", seen, ignores)
         elif result is not None:
             yield result
 

@@ -482,3 +482,15 @@ def test_sample_pairs_are_well_formed() -> None:
     assert 40 <= len(rows) <= 60
     assert all(set(r) == {"query", "text", "label"} and r["label"] in (0, 1) and r["text"].strip() for r in rows)
     assert {r["label"] for r in rows} == {0, 1}
+
+
+def test_docsearchignore_skips_matching_paths(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "keep.md").write_text("# Keep\n\ntext")
+    (root / "pairs.jsonl").write_text('{"query": "q", "text": "t", "label": 1}\n')
+    (root / "sub" / "drop.txt").write_text("dropped")
+    (root / "sub" / "also.txt").write_text("kept")
+    (root / ".docsearchignore").write_text("# comment\npairs.jsonl\nsub/drop.txt\n")
+    found = [s.path for s in walk([root]) if isinstance(s, Source)]
+    assert found == ["keep.md", "sub/also.txt"]
