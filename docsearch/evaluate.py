@@ -1,0 +1,602 @@
+"""Retrieval quality on a BEIR dataset, measured through the real indexer and searcher.
+
+The corpus is indexed with ``index_paths`` into an index keyed by the model's weight
+fingerprint and the chunking, so a rerun reuses it for free. Every judged query of
+the split then goes through ``Searcher.search_many``, and the ranked documents are
+scored with ``metrics.score`` (nDCG@k, MRR@k, Recall@100, MAP@100). Latency is
+measured separately, one ``search`` call per query, query encoding included, since
+that is what a user waits for.
+
+Hybrid fusion is tuned, never guessed: ``tune_fusion`` grid-searches RRF and DBSF on
+a dev split carved from the TRAIN qrels and stores the winner with the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigError, DataError
+from .metrics import score
+from .settings import Settings
+from .types import Fusion, RecordFields
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .encoders import Encoder
+    from .indexer import IndexProgress
+    from .searcher import Searcher
+
+MODES = ("dense", "sparse", "hybrid")
+DEEP = 100  # Recall and MAP cut-off, as BEIR reports them
+QUERY_BATCH = 64
+LATENCY_SAMPLE = 100
+RRF_KS = (1, 2, 5, 10, 20, 60)
+RRF_WEIGHTS = ((1.0, 1.0), (2.0, 1.0), (1.0, 2.0), (3.0, 1.0), (1.0, 3.0), (1.5, 1.0), (1.0, 1.5))
+DEV_FRACTION = 0.2
+DEV_MAX = 200
+SEED = 13
+
+Run = dict[str, dict[str, float]]
+Qrels = Mapping[str, Mapping[str, int]]
+
+
+# --------------------------------------------------------------------------- BEIR data
+
+
+@dataclass(frozen=True)
+class BeirData:
+    """One split of a BEIR directory: the judged queries (those with a relevant document) and their qrels."""
+
+    root: Path
+    name: str
+    split: str
+    corpus: Path
+    queries: Mapping[str, str]
+    qrels: Qrels
+
+
+def load_beir(path: str | os.PathLike[str], split: str = "test") -> BeirData:
+    """Read ``corpus.jsonl``, ``queries.jsonl`` and ``qrels/SPLIT.tsv`` (header line optional)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a BEIR directory (expected corpus.jsonl, queries.jsonl, qrels/)")
+    corpus, queries_file, qrels_file = root / "corpus.jsonl", root / "queries.jsonl", root / "qrels" / f"{split}.tsv"
+    for needed in (corpus, queries_file):
+        if not needed.is_file():
+            raise DataError(f"{root}: no {needed.name}; a BEIR directory holds corpus.jsonl, queries.jsonl, qrels/")
+    if not qrels_file.is_file():
+        have = sorted(p.stem for p in (root / "qrels").glob("*.tsv"))
+        raise DataError(f"{root}: no qrels for split {split!r} (have: {', '.join(have) or 'none'})")
+    qrels = read_qrels(qrels_file)
+    judged = {q for q, rel in qrels.items() if any(r > 0 for r in rel.values())}
+    if not judged:
+        raise DataError(f"{qrels_file}: no query has a relevant document")
+    queries = _read_queries(queries_file, judged)
+    missing = sorted(judged - set(queries))
+    if missing:
+        raise DataError(f"{queries_file}: {len(missing)} judged queries have no text, e.g. {', '.join(missing[:3])}")
+    ordered = {q: queries[q] for q in sorted(judged, key=_natural)}
+    return BeirData(root, _slug(root.resolve().name), split, corpus, ordered, {q: qrels[q] for q in ordered})
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """``query-id corpus-id score`` rows (tab or space separated; TREC's 4-column form too)."""
+    qrels: dict[str, dict[str, int]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            parts = line.split("\t") if "\t" in line else line.split()
+            parts = [p.strip() for p in parts]
+            if not any(parts):
+                continue
+            if len(parts) == 4:
+                parts = [parts[0], parts[2], parts[3]]
+            try:
+                qid, doc, rel = parts[0], parts[1], int(parts[2])
+            except (IndexError, ValueError):
+                if number == 1:
+                    continue  # the header line
+                raise DataError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>score', got {line.strip()!r}") from None
+            qrels.setdefault(qid, {})[doc] = rel
+    if not qrels:
+        raise DataError(f"{path}: no qrels rows")
+    return qrels
+
+
+def _read_queries(path: Path, wanted: set[str]) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                qid, text = str(row["_id"]), str(row["text"])
+            except (ValueError, KeyError, TypeError):
+                raise DataError(f"{path}:{number}: expected a JSON object with '_id' and 'text'") from None
+            if qid in wanted and text.strip():
+                queries[qid] = text
+    return queries
+
+
+def _natural(key: str) -> tuple[int | str, ...]:
+    """Ids in natural order: q2 before q10. Split parts alternate text, number, so any two compare."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key))
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.").lower() or "dataset"
+
+
+def sample_queries(data: BeirData, n: int | None, seed: int = SEED, exclude: Sequence[str] = ()) -> BeirData:
+    """A seeded subset of ``n`` queries (all when ``n`` is None or larger), never one in ``exclude``."""
+    banned = set(exclude)
+    qids = [q for q in data.queries if q not in banned]
+    if n is not None and n < len(qids):
+        if n < 1:
+            raise ConfigError("the number of queries must be at least 1")
+        keep = set(random.Random(seed).sample(qids, n))
+        qids = [q for q in qids if q in keep]
+    return replace(data, queries={q: data.queries[q] for q in qids}, qrels={q: data.qrels[q] for q in qids})
+
+
+def dev_split(train: BeirData, fraction: float = DEV_FRACTION, cap: int = DEV_MAX, seed: int = SEED,
+              exclude: Sequence[str] = ()) -> BeirData:
+    """A seeded ``fraction`` of the train queries, at most ``cap``, for choosing hyper-parameters."""
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"the dev fraction must be in (0, 1], got {fraction}")
+    pool = len([q for q in train.queries if q not in set(exclude)])
+    if pool == 0:
+        raise DataError(f"{train.root}: no {train.split} queries left to carve a dev split from")
+    n = min(cap, max(1, round(fraction * pool)))
+    return replace(sample_queries(train, n, seed, exclude), split=f"{train.split}-dev")
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class IndexUse:
+    """Which index a model was evaluated on, and what bringing it up to date cost."""
+
+    model: str
+    index: str
+    embedded: int  # chunks embedded now: 0 when the index was reused as it was
+    chunks: int  # chunks in the index
+    seconds: float
+
+
+def eval_index_name(settings: Settings, data: BeirData, model: str) -> str:
+    """``eval-<dataset>-<weights fingerprint>-<chunk tokens>x<overlap>``: a new model or chunking gets a new index."""
+    from .encoders import model_fingerprint, model_info
+
+    longest = int(model_info(model)["max_seq_length"])
+    tokens = min(settings.chunk_tokens or longest, longest)
+    return f"eval-{data.name}-{model_fingerprint(model)}-{tokens}x{settings.overlap}"
+
+
+def prepare_index(settings: Settings, data: BeirData, model: str | None, index: str | None = None,
+                  encoder: Encoder | None = None,
+                  progress: Callable[[IndexProgress], None] | None = None) -> tuple[Settings, IndexUse]:
+    """Index (or bring up to date) the corpus; returns the settings that open that index."""
+    from .indexer import index_paths, prepare_meta
+    from .manifest import check_model
+
+    if index is None:
+        model = model or settings.model_or_default
+        index = eval_index_name(settings, data, model)
+    s = settings.with_flags(index=index, model=model)
+    _refuse_other_sources(s, data)
+    if encoder is not None:  # index_paths trusts a given encoder: make sure it is the index's model
+        meta = prepare_meta(s)
+        check_model(meta, encoder.model_id, encoder.model_id, encoder.fingerprint)
+    report = index_paths(s, [str(data.corpus)], RecordFields(), progress=progress, encoder=encoder)
+    chunks = _index_chunks(s)
+    return s, IndexUse(_index_model(s), index, report.chunks, chunks, report.seconds)
+
+
+def _refuse_other_sources(s: Settings, data: BeirData) -> None:
+    """Documents from elsewhere would change every figure; say so before any embedding starts."""
+    from .manifest import Manifest
+
+    if not (s.index_dir / "index.json").is_file():
+        return
+    manifest = Manifest(s.index_dir)
+    try:
+        others = sorted(row.path for key, row in manifest.rows().items() if key != os.path.abspath(data.corpus))
+    finally:
+        manifest.close()
+    if others:
+        raise DataError(
+            f"index {s.index!r} holds other sources than {data.corpus} ({', '.join(others[:3])}); "
+            "evaluate on an index of the corpus alone (drop --index to get one)"
+        )
+
+
+def _index_chunks(s: Settings) -> int:
+    from .manifest import Manifest
+
+    manifest = Manifest(s.index_dir)
+    try:
+        return manifest.totals()[2]
+    finally:
+        manifest.close()
+
+
+def _index_model(s: Settings) -> str:
+    from .manifest import read_meta
+
+    return read_meta(s.index_dir).model
+
+
+class _MemoEncoder:
+    """Remembers query vectors, so several modes or a fusion grid encode each query once.
+
+    Latency is timed with ``remember`` off: a user's query is always encoded afresh.
+    """
+
+    def __init__(self, inner: Encoder) -> None:
+        self._inner = inner
+        self._cache: dict[str, np.ndarray] = {}
+        self.remember = True
+        self.model_id, self.fingerprint, self.variant = inner.model_id, inner.fingerprint, inner.variant
+        self.dim, self.max_tokens = inner.dim, inner.max_tokens
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np
+
+        if not self.remember or not texts:
+            return self._inner.encode_queries(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, self._inner.encode_queries(missing), strict=True))
+        return np.stack([self._cache[t] for t in texts])
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._inner.encode_documents(texts)
+
+
+@contextmanager
+def _open(s: Settings, encoder: Encoder | None, needs_model: bool) -> Iterator[tuple[Searcher, _MemoEncoder | None]]:
+    from .encoders import load_encoder
+    from .manifest import read_meta
+    from .searcher import Searcher
+
+    memo = None
+    if needs_model:
+        memo = _MemoEncoder(encoder or load_encoder(read_meta(s.index_dir).model, s.device, s.batch_size))
+    searcher = Searcher.open(s, encoder=memo, load_model=False)  # type: ignore[arg-type]
+    try:
+        yield searcher, memo
+    finally:
+        searcher.close()
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One (model, mode): mean metrics over the split's judged queries and single-query latency."""
+
+    model: str
+    index: str
+    mode: str
+    fusion: Fusion | None  # hybrid only: the fusion the figures were measured with
+    metrics: Mapping[str, float]
+    queries: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    search_seconds: float  # the batched run over all queries
+    run: Mapping[str, Mapping[str, float]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def model_label(self) -> str:
+        """The bundled name, or a model directory's last part."""
+        return Path(self.model).name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "index": self.index, "mode": self.mode,
+            "fusion": fusion_json(self.fusion) if self.fusion else None,
+            **{name: round(value, 6) for name, value in self.metrics.items()},
+            "queries": self.queries,
+            "latency_ms": {"p50": _round(self.latency_p50_ms), "p95": _round(self.latency_p95_ms)},
+            "search_s": round(self.search_seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    dataset: str
+    split: str
+    queries: int
+    k: int
+    deep: int
+    rows: tuple[EvalRow, ...]
+    indexes: tuple[IndexUse, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "split": self.split, "queries": self.queries, "k": self.k, "deep": self.deep,
+            "rows": [r.to_json() for r in self.rows],
+            "indexes": [{"model": u.model, "index": u.index, "chunks": u.chunks, "embedded": u.embedded,
+                         "seconds": round(u.seconds, 3)} for u in self.indexes],
+        }
+
+
+def fusion_json(fusion: Fusion) -> dict[str, Any]:
+    if fusion.method == "dbsf":
+        return {"method": "dbsf"}
+    return {"method": fusion.method, "k": fusion.k, "weights": list(fusion.weights)}
+
+
+def fusion_label(fusion: Fusion) -> str:
+    if fusion.method == "dbsf":
+        return "dbsf"
+    dense, sparse = (f"{w:g}" for w in fusion.weights)
+    return f"rrf k={fusion.k} w={dense},{sparse}"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def evaluate(
+    settings: Settings,
+    dataset: BeirData | str | os.PathLike[str],
+    models: Sequence[str] | None = None,
+    modes: Sequence[str] = ("dense",),
+    split: str = "test",
+    k: int = 10,
+    fusion: Fusion | None = None,
+    *,
+    deep: int = DEEP,
+    index: str | None = None,
+    limit_queries: int | None = None,
+    latency_queries: int = LATENCY_SAMPLE,
+    encoder: Encoder | None = None,
+    progress: Callable[[str], None] | None = None,
+    index_progress: Callable[[IndexProgress], None] | None = None,
+) -> EvalReport:
+    """Metrics and latency for every (model, mode) on one split.
+
+    ``models`` empty or None: the index's own model with ``index``, else ``settings.model`` or the default.
+    ``index`` names the index to use instead of the derived ``eval-...`` one (one model only).
+    ``fusion`` overrides the index's stored hybrid fusion for this run only.
+    """
+    data = dataset if isinstance(dataset, BeirData) else load_beir(dataset, split)
+    data = sample_queries(data, limit_queries)
+    modes = _check_modes(modes)
+    names: list[str | None] = list(dict.fromkeys(models or [settings.model]))
+    if k < 1 or deep < 1:
+        raise ConfigError("k and the deep cut-off must be at least 1")
+    if len(names) > 1 and (index is not None or encoder is not None):
+        raise ConfigError("an explicit index (or encoder) serves one model; give one --model")
+    say = progress or (lambda _msg: None)
+    rows: list[EvalRow] = []
+    uses: list[IndexUse] = []
+    for model in names:
+        say(f"indexing {data.corpus} for {model or 'the index model'}")
+        s, use = prepare_index(settings, data, model, index, encoder, index_progress)
+        uses.append(use)
+        with _open(s, encoder, needs_model=any(m != "sparse" for m in modes)) as (searcher, memo):
+            for mode in modes:
+                say(f"{use.model}: {mode} on {len(data.queries)} queries")
+                rows.append(_evaluate_mode(searcher, memo, data, use, mode, fusion, k, deep, latency_queries))
+    return EvalReport(data.name, data.split, len(data.queries), k, deep, tuple(rows), tuple(uses))
+
+
+def _check_modes(modes: Sequence[str]) -> list[str]:
+    wanted = list(dict.fromkeys(modes))
+    if not wanted:
+        raise ConfigError("no search mode to evaluate")
+    for mode in wanted:
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+    return wanted
+
+
+def _evaluate_mode(searcher: Searcher, memo: _MemoEncoder | None, data: BeirData, use: IndexUse, mode: str,
+                   fusion: Fusion | None, k: int, deep: int, latency_queries: int) -> EvalRow:
+    used = (fusion or searcher.meta.fusion) if mode == "hybrid" else None
+    started = time.perf_counter()
+    run = run_queries(searcher, data.queries, mode, max(k, deep), used)
+    seconds = time.perf_counter() - started
+    p50 = p95 = None
+    if latency_queries > 0:
+        p50, p95 = _latency(searcher, memo, sample_queries(data, latency_queries), mode, used, k)
+    return EvalRow(use.model, use.index, mode, used, score(run, data.qrels, k, deep), len(data.queries),
+                   p50, p95, seconds, run)
+
+
+def run_queries(searcher: Searcher, queries: Mapping[str, str], mode: str, depth: int,
+                fusion: Fusion | None = None, batch: int = QUERY_BATCH) -> Run:
+    """Query id -> {doc id: score} for the top ``depth`` documents, ``batch`` queries per request."""
+    qids = list(queries)
+    run: Run = {}
+    for start in range(0, len(qids), batch):
+        ids = qids[start:start + batch]
+        results = searcher.search_many([queries[q] for q in ids], depth, mode, fusion=fusion, with_text=False)
+        for qid, hits in zip(ids, results, strict=True):
+            run[qid] = {h.doc: h.score for h in hits}
+    return run
+
+
+def _latency(searcher: Searcher, memo: _MemoEncoder | None, data: BeirData, mode: str, fusion: Fusion | None,
+             k: int) -> tuple[float, float]:
+    """p50 and p95 of one ``search`` call each, in ms; two untimed calls first warm the caches."""
+    texts = list(data.queries.values())
+    if memo is not None:
+        memo.remember = False
+    try:
+        for text in texts[:2]:
+            searcher.search(text, k, mode, fusion=fusion)
+        times = []
+        for text in texts:
+            started = time.perf_counter()
+            searcher.search(text, k, mode, fusion=fusion)
+            times.append((time.perf_counter() - started) * 1000)
+    finally:
+        if memo is not None:
+            memo.remember = True
+    return percentile(times, 50), percentile(times, 95)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks, as numpy's default."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+# --------------------------------------------------------------------------- TREC run files
+
+
+def write_run(path: str | os.PathLike[str], run: Mapping[str, Mapping[str, float]], tag: str) -> Path:
+    """TREC run format, ``qid Q0 docid rank score tag``, written atomically."""
+    out = Path(path)
+    _no_space(tag, "run tag")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(_trec_lines(run, tag))
+    os.replace(tmp, out)  # a reader never sees half a file
+    return out
+
+
+def _trec_lines(run: Mapping[str, Mapping[str, float]], tag: str) -> Iterator[str]:
+    from .metrics import _ranked  # ranks in the very order metrics.score (and trec_eval) reads the scores
+
+    for qid in sorted(run, key=_natural):
+        _no_space(qid, "query id")
+        for rank, doc in enumerate(_ranked(run[qid], len(run[qid])), start=1):
+            _no_space(doc, "document id")
+            yield f"{qid} Q0 {doc} {rank} {run[qid][doc]:.6f} {tag}\n"
+
+
+def _no_space(value: str, what: str) -> None:
+    if not value or re.search(r"\s", value):
+        raise DataError(f"{what} {value!r} is empty or holds whitespace: a TREC run cannot carry it")
+
+
+def run_file_paths(base: str | os.PathLike[str], rows: Sequence[EvalRow]) -> list[Path]:
+    """One path per row: ``base`` itself for one row, else ``base`` with ``.MODE`` (and the model) before its suffix."""
+    base = Path(base)
+    if len(rows) <= 1:
+        return [base] * len(rows)
+    models = list(dict.fromkeys(r.model for r in rows))
+    labels = [_slug(Path(m).name) for m in models]
+    if len(set(labels)) < len(labels):  # two directories of the same name
+        labels = [f"{label}-{n}" for n, label in enumerate(labels, start=1)]
+    label = dict(zip(models, labels, strict=True))
+    tags = [f"{label[r.model]}.{r.mode}" if len(models) > 1 else r.mode for r in rows]
+    return [base.with_name(f"{base.stem}.{tag}{base.suffix}") for tag in tags]
+
+
+def run_tag(row: EvalRow) -> str:
+    return f"docsearch-{_slug(row.model_label)}-{row.mode}"
+
+
+# --------------------------------------------------------------------------- fusion tuning
+
+
+@dataclass(frozen=True)
+class TuneRow:
+    fusion: Fusion
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    """The grid on the dev split, best first, and the fusion chosen (by nDCG@k; ties keep the previous one)."""
+
+    model: str
+    index: str
+    dev_queries: int
+    k: int
+    grid: tuple[TuneRow, ...]
+    best: Fusion
+    previous: Fusion
+    saved: bool
+
+    @property
+    def best_metrics(self) -> Mapping[str, float]:
+        return self.grid[0].metrics
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "index": self.index, "dev_queries": self.dev_queries, "saved": self.saved,
+            "best": fusion_json(self.best), "previous": fusion_json(self.previous),
+            "grid": [{"fusion": fusion_json(r.fusion), **{n: round(v, 6) for n, v in r.metrics.items()}} for r in self.grid],
+        }
+
+
+def fusion_grid(ks: Sequence[int] = RRF_KS, weights: Sequence[tuple[float, float]] = RRF_WEIGHTS,
+                dbsf: bool = True) -> list[Fusion]:
+    """Every RRF (k, weights) pair, then DBSF (which has no parameters)."""
+    grid = [Fusion("rrf", k, (float(d), float(s))) for k in ks for d, s in weights]
+    return [*grid, Fusion("dbsf")] if dbsf else grid
+
+
+def tune_fusion(
+    settings: Settings,
+    dataset: str | os.PathLike[str],
+    model: str | None = None,
+    *,
+    index: str | None = None,
+    grid: Sequence[Fusion] | None = None,
+    k: int = 10,
+    fraction: float = DEV_FRACTION,
+    cap: int = DEV_MAX,
+    seed: int = SEED,
+    save: bool = True,
+    encoder: Encoder | None = None,
+    progress: Callable[[str], None] | None = None,
+    index_progress: Callable[[IndexProgress], None] | None = None,
+) -> TuneResult:
+    """Grid-search hybrid fusion on a dev split of the TRAIN qrels; store the best with the index.
+
+    Test queries are never looked at: the dev split is carved from ``qrels/train.tsv``, and
+    any query that the test qrels also judge is left out of it.
+    """
+    say = progress or (lambda _msg: None)
+    configs = fusion_grid() if grid is None else list(grid)
+    if not configs:
+        raise ConfigError("the fusion grid is empty")
+    dev = dev_split(load_beir(dataset, "train"), fraction, cap, seed, exclude=_test_qids(dataset))
+    s, use = prepare_index(settings, dev, model, index, encoder, index_progress)
+    rows = []
+    with _open(s, encoder, needs_model=True) as (searcher, _memo):
+        previous = searcher.meta.fusion
+        for n, fusion in enumerate(configs, start=1):
+            say(f"{use.model}: fusion {n}/{len(configs)} ({fusion_label(fusion)}) on {len(dev.queries)} dev queries")
+            run = run_queries(searcher, dev.queries, "hybrid", max(k, DEEP), fusion)
+            rows.append(TuneRow(fusion, score(run, dev.qrels, k, DEEP)))
+    ndcg = f"ndcg@{k}"
+    # A tie keeps the fusion already in use (no change without evidence), then grid order (the sort is stable).
+    ranked = sorted(rows, key=lambda r: (-r.metrics[ndcg], r.fusion != previous))
+    best = ranked[0].fusion
+    if save:
+        from .indexer import set_fusion
+
+        set_fusion(s, best)
+    return TuneResult(use.model, use.index, len(dev.queries), k, tuple(ranked), best, previous, save)
+
+
+def _test_qids(dataset: str | os.PathLike[str]) -> list[str]:
+    test = Path(dataset) / "qrels" / "test.tsv"
+    return list(read_qrels(test)) if test.is_file() else []
