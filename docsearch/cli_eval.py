@@ -164,7 +164,9 @@ def report_table(report: EvalReport) -> Table:
     rows = report.rows
     names = list(rows[0].metrics) if rows else []
     several_models = len({r.model for r in rows}) > 1
-    table = Table(title=f"[bold]{report.dataset}[/] {report.split}: {report.queries:,} queries", title_justify="left")
+    # Collapsed padding: the whole row fits the 80 columns a pipe or CI log gets.
+    table = Table(title=f"[bold]{report.dataset}[/] {report.split}: {report.queries:,} queries", title_justify="left",
+                  collapse_padding=True, pad_edge=False)
     if several_models:
         table.add_column("model", overflow="fold")
     for header in ("mode", "fusion"):
@@ -203,7 +205,7 @@ def tune_table(result: TuneResult, show: int | None = None) -> Table:
 
     names = list(result.grid[0].metrics)
     table = Table(title=f"[bold]fusion grid[/] for {result.model}: {result.dev_queries} dev queries carved from train, "
-                        f"best first", title_justify="left")
+                        f"best first", title_justify="left", collapse_padding=True, pad_edge=False)
     table.add_column("#", justify="right", style="cyan")
     table.add_column("fusion", no_wrap=True)
     for name in names:

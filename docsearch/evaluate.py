@@ -154,7 +154,8 @@ def dev_split(train: BeirData, fraction: float = DEV_FRACTION, cap: int = DEV_MA
     """A seeded ``fraction`` of the train queries, at most ``cap``, for choosing hyper-parameters."""
     if not 0 < fraction <= 1:
         raise ConfigError(f"the dev fraction must be in (0, 1], got {fraction}")
-    pool = len([q for q in train.queries if q not in set(exclude)])
+    banned = set(exclude)
+    pool = sum(1 for q in train.queries if q not in banned)
     if pool == 0:
         raise DataError(f"{train.root}: no {train.split} queries left to carve a dev split from")
     n = min(cap, max(1, round(fraction * pool)))
