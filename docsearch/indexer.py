@@ -273,8 +273,8 @@ def _reason(exc: Exception) -> str:
 
 
 def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[tuple[str, str, dict[str, Any]]]:
-    chunker = _chunker(run)
-    bodies = [_body(d) for d in docs]
+    chunker = chunker_for(run.meta.model, run.meta.chunk_tokens, run.meta.overlap)
+    bodies = [embed_body(d) for d in docs]
     out: list[tuple[str, str, dict[str, Any]]] = []
     for doc, body, spans in zip(docs, bodies, chunker.chunk_many(bodies), strict=True):
         for n, span in enumerate(spans):
@@ -285,7 +285,7 @@ def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[tuple[str, str,
     return out
 
 
-def _body(doc: Document) -> str:
+def embed_body(doc: Document) -> str:
     """What is embedded: records carry their title in front of the text, as BEIR does."""
     if doc.line_mapped or not doc.title or doc.text.startswith(doc.title):
         return doc.text
@@ -295,13 +295,14 @@ def _body(doc: Document) -> str:
 _CHUNKERS: dict[tuple[str, int, int], Any] = {}
 
 
-def _chunker(run: _Run) -> Any:
+def chunker_for(model: str, chunk_tokens: int, overlap: int) -> Any:
+    """The chunker an index uses: the model's own tokenizer, the index's window and overlap."""
     from .chunking import TokenChunker
     from .encoders import tokenizer_file
 
-    key = (run.meta.model, run.meta.chunk_tokens, run.meta.overlap)
+    key = (model, chunk_tokens, overlap)
     if key not in _CHUNKERS:
-        _CHUNKERS[key] = TokenChunker(str(tokenizer_file(run.meta.model)), run.meta.chunk_tokens, run.meta.overlap)
+        _CHUNKERS[key] = TokenChunker(str(tokenizer_file(model)), chunk_tokens, overlap)
     return _CHUNKERS[key]
 
 

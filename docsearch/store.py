@@ -22,6 +22,12 @@ from .types import Fusion
 DENSE = "dense"
 SPARSE = "bm25"
 KEYWORD_FIELDS = ("path", "doc")
+# Below this many chunks a brute-force scan answers in under ~20 ms on two cores, while building
+# HNSW costs minutes there: the graph is built only for segments larger than this.
+HNSW_ABOVE = 250_000
+# Above this many chunks vectors are stored int8 in RAM (originals on disk, used to rescore):
+# about a quarter of the memory, recall@10 measured against exact search by `docsearch bench`.
+QUANTIZE_ABOVE = 100_000
 _NAMESPACE = uuid.UUID("3f1c9a52-6f0e-4b7e-9a8d-2d4c5e6f7a81")
 
 
@@ -63,6 +69,7 @@ class QuerySpec:
     fusion: Fusion = field(default_factory=Fusion)
     prefetch: int = 100
     with_text: bool = True
+    exact: bool = False  # brute force, ignoring HNSW and quantization: the reference for recall
 
 
 class Store(Protocol):
@@ -73,7 +80,7 @@ class Store(Protocol):
     def query_batch(self, specs: Sequence[QuerySpec]) -> list[list[StoreHit]]: ...
     def doc_chunks(self, doc: str) -> list[dict[str, Any]]: ...
     def count(self) -> int: ...
-    def finish(self) -> None: ...
+    def finish(self, quantize: bool | None = None) -> None: ...
     def drop(self) -> None: ...
     def close(self) -> None: ...
 
@@ -113,6 +120,8 @@ class EdgeStore:
         import qdrant_edge as qe
 
         self._qe = qe
+        self._path = path
+        self._dim = dim
         try:
             if (path / "edge_config.json").is_file():
                 self._shard = qe.EdgeShard.load(str(path))
@@ -128,12 +137,27 @@ class EdgeStore:
         except Exception as exc:
             raise StoreError(f"cannot open the index shard at {path}: {exc}") from exc
 
-    def _config(self, dim: int) -> Any:
+    def _config(self, dim: int, quantized: bool = False) -> Any:
         qe = self._qe
+        extra: dict[str, Any] = {}
+        if quantized:
+            extra["quantization_config"] = qe.ScalarQuantizationConfig(
+                type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned)
         return qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine,
+                                                memory=qe.Memory.Cold if quantized else None)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            # Qdrant counts this threshold in KiB of vectors.
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_ABOVE * dim * 4 // 1024),
+            **extra,
         )
+
+    @property
+    def quantized(self) -> bool:
+        import json
+
+        config = json.loads((self._path / "edge_config.json").read_text())
+        return bool(config.get("quantization_config"))
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
         qe = self._qe
@@ -172,7 +196,15 @@ class EdgeStore:
                           qe.Prefetch(limit=spec.prefetch, query=sparse_q, filter=flt)]
             return qe.QueryRequest(limit=spec.limit, prefetches=prefetches, query=fusion, with_payload=payload)
         query = sparse_q if spec.mode == "sparse" else dense
-        return qe.QueryRequest(limit=spec.limit, query=query, filter=flt, with_payload=payload)
+        params = self._params(spec)
+        return qe.QueryRequest(limit=spec.limit, query=query, filter=flt, with_payload=payload, params=params)
+
+    def _params(self, spec: QuerySpec) -> Any:
+        qe = self._qe
+        if spec.exact:
+            return qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
+        # Quantized scores pick candidates; the original vectors rescore them.
+        return qe.SearchParams(quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
 
     def query(self, spec: QuerySpec) -> list[StoreHit]:
         return self.query_batch([spec])[0]
@@ -195,8 +227,15 @@ class EdgeStore:
     def count(self) -> int:
         return int(self._shard.count(self._qe.CountRequest(exact=True)))
 
-    def finish(self) -> None:
-        # Build the HNSW index and merge segments once the bulk load is in.
+    def finish(self, quantize: bool | None = None) -> None:
+        """After a bulk load: switch on quantization when the shard is large enough, then let the
+        optimizer merge segments, quantize, and build HNSW where a segment is large enough."""
+        if quantize is None:
+            quantize = self.count() >= QUANTIZE_ABOVE
+        if quantize and not self.quantized:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = self._qe.EdgeShard.load(str(self._path), self._config(self._dim, quantized=True))
         self._shard.flush()
         self._shard.optimize()
 
@@ -290,7 +329,8 @@ class ServerStore:
             return m.QueryRequest(prefetch=prefetch, query=fusion, limit=spec.limit, with_payload=payload)
         if spec.mode == "sparse":
             return m.QueryRequest(query=sparse_q, using=SPARSE, filter=flt, limit=spec.limit, with_payload=payload)
-        return m.QueryRequest(query=dense_q, using=DENSE, filter=flt, limit=spec.limit, with_payload=payload)
+        params = m.SearchParams(exact=True) if spec.exact else None
+        return m.QueryRequest(query=dense_q, using=DENSE, filter=flt, limit=spec.limit, with_payload=payload, params=params)
 
     def query(self, spec: QuerySpec) -> list[StoreHit]:
         return self.query_batch([spec])[0]
@@ -311,8 +351,8 @@ class ServerStore:
     def count(self) -> int:
         return int(self._client.count(self._name, exact=True).count)
 
-    def finish(self) -> None:
-        pass  # the server builds its indexes itself
+    def finish(self, quantize: bool | None = None) -> None:
+        pass  # the server optimizes by itself; quantization is the collection owner's choice
 
     def drop(self) -> None:
         self._client.delete_collection(self._name)

@@ -1,0 +1,219 @@
+"""Measurements, side by side in one run: raw encode vs end-to-end indexing, and the
+store at several sizes (build, reopen, query latency, recall against exact search,
+RSS, disk). Returns values; ``cli_bench`` prints them."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .encoders import Encoder
+from .indexer import chunker_for, embed_body, index_paths
+from .ingest import read_documents, walk
+from .settings import Settings
+from .types import Document, Source
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpu: str
+    cores: int
+    torch_threads: int
+    gpu: str | None
+    python: str
+
+
+@dataclass(frozen=True)
+class Throughput:
+    device: str
+    documents: int
+    chunks: int
+    raw_chunks_per_s: float
+    index_chunks_per_s: float
+    ratio: float
+    raw_docs_per_s: float
+    index_docs_per_s: float
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    size: int
+    build_s: float
+    points_per_s: float
+    reopen_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    recall_at_10: float
+    rss_mib: float
+    disk_mib: float
+    quantized: bool
+
+
+@dataclass(frozen=True)
+class RerunRow:
+    files: int
+    first_s: float
+    rerun_s: float
+
+
+def machine() -> Machine:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return Machine(cpu, os.cpu_count() or 1, torch.get_num_threads(), gpu, platform.python_version())
+
+
+def load_corpus(path: str, limit: int) -> list[Document]:
+    docs: list[Document] = []
+    for item in walk([path]):
+        if isinstance(item, Source):
+            docs.extend(read_documents(item))
+        if len(docs) >= limit:
+            break
+    return docs[:limit]
+
+
+def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workdir: Path) -> Throughput:
+    """Raw ``SentenceTransformer.encode`` on exactly the chunk texts docsearch embeds, against
+    ``index_paths`` end to end (read, chunk, embed, BM25, store, manifest, HNSW); raw runs before
+    and after, averaged, so drift in the machine's speed cancels."""
+    corpus = workdir / "corpus.jsonl"
+    with open(corpus, "w") as fh:
+        for d in docs:
+            fh.write(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n")
+    chunker = chunker_for(settings.model_or_default, encoder.max_tokens, settings.overlap)
+    texts = [s.text for spans in chunker.chunk_many([embed_body(d) for d in docs]) for s in spans]
+    model = getattr(encoder, "model", None)
+
+    def raw() -> float:
+        t0 = time.perf_counter()
+        if model is not None:
+            model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        else:
+            encoder.encode_documents(texts)
+        return time.perf_counter() - t0
+
+    raw(), encoder.encode_documents(texts[:64])  # warm-up: first calls pay for allocation
+    before = raw()
+    home = workdir / "home"
+    t0 = time.perf_counter()
+    report = index_paths(Settings(home=home, index="bench", model=settings.model, batch_size=settings.batch_size,
+                                  overlap=settings.overlap), [corpus], encoder=encoder)
+    indexed = time.perf_counter() - t0
+    after = raw()
+    raw_s = (before + after) / 2
+    return Throughput(
+        device=str(getattr(encoder, "device", "cpu")), documents=len(docs), chunks=report.chunks,
+        raw_chunks_per_s=len(texts) / raw_s, index_chunks_per_s=report.chunks / indexed,
+        ratio=(report.chunks / indexed) / (len(texts) / raw_s),
+        raw_docs_per_s=len(docs) / raw_s, index_docs_per_s=len(docs) / indexed,
+    )
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _disk_mib(path: Path) -> float:
+    return sum(p.stat().st_blocks * 512 for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequence[str], workdir: Path,
+          quantize: bool | None = None) -> ScaleRow:
+    """Build an Edge shard of ``size`` synthetic unit vectors, then measure it as a user meets it."""
+    import numpy as np
+
+    from .store import EdgeStore, QuerySpec, Sparse, StorePoint, point_id
+
+    path = workdir / f"scale-{size}"
+    rng = np.random.default_rng(size)
+    t0 = time.perf_counter()
+    store = EdgeStore(path, dim)
+    batch = 5000
+    for lo in range(0, size, batch):
+        vecs = rng.standard_normal((min(batch, size - lo), dim), dtype=np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        store.upsert([StorePoint(point_id("bench", str(lo + i), 0), v.tolist(), Sparse([], []),
+                                 {"doc": str(lo + i), "path": "synthetic", "chunk": 0})
+                      for i, v in enumerate(vecs)])
+    store.finish(quantize=quantize)
+    build = time.perf_counter() - t0
+    quantized = store.quantized
+    store.close()
+
+    t0 = time.perf_counter()
+    store = EdgeStore(path, dim, create=False)
+    reopen = time.perf_counter() - t0
+    latencies, recalls = [], []
+    for q in queries:
+        t0 = time.perf_counter()
+        vec = encode_query(q)  # query encoding included, as a user waits for it
+        hits = store.query(QuerySpec(limit=30, dense=vec, with_text=False))
+        latencies.append((time.perf_counter() - t0) * 1000)
+        exact = store.query(QuerySpec(limit=10, dense=vec, with_text=False, exact=True))
+        truth = {h.id for h in exact}
+        recalls.append(len(truth & {h.id for h in hits[:10]}) / max(1, len(truth)))
+    store.close()
+    return ScaleRow(size, build, size / build, reopen, statistics.median(latencies), _percentile(latencies, 0.95),
+                    _percentile(latencies, 0.99), statistics.fmean(recalls), _rss_of_store(path, dim),
+                    _disk_mib(path), quantized)
+
+
+_RSS_PROBE = """
+import sys, numpy as np
+from pathlib import Path
+from docsearch.store import EdgeStore, QuerySpec
+s = EdgeStore(Path(sys.argv[1]), int(sys.argv[2]), create=False)
+rng = np.random.default_rng(0)
+for _ in range(200):
+    v = rng.standard_normal(int(sys.argv[2])); v /= np.linalg.norm(v)
+    s.query(QuerySpec(limit=30, dense=v.tolist(), with_text=False))
+# VmHWM, not ru_maxrss: the latter starts at the parent's peak when the child is forked.
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")))
+"""
+
+
+def _rss_of_store(path: Path, dim: int) -> float:
+    """Peak RSS (MiB) of a fresh process that opens the shard and answers 200 queries, model excluded."""
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(path), str(dim)], capture_output=True, text=True,
+                         check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def rerun(encoder: Encoder, files: int, workdir: Path) -> RerunRow:
+    """Index ``files`` small files, then time an unchanged rerun (model already loaded)."""
+    root = workdir / "rerun-files"
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(files):
+        (root / f"note-{i:05}.txt").write_text(f"Note {i}: a short file about subject {i % 37}.\n")
+    settings = Settings(home=workdir / "rerun-home", index="rerun")
+    t0 = time.perf_counter()
+    index_paths(settings, [root], encoder=encoder)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = index_paths(settings, [root], encoder=encoder)
+    again = time.perf_counter() - t0
+    assert report.unchanged == files and report.chunks == 0, "an unchanged rerun must embed nothing"
+    return RerunRow(files, first, again)
+
+
+def tempdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="docsearch-bench-")

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bench_small_run_prints_every_column(tmp_path) -> None:  # noqa: ANN001
+    env = {**os.environ, "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "docsearch", "bench", "--docs", "24", "--sizes", "1k", "--queries", "10",
+           "--rerun", "20"]
+    table = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert table.returncode == 0, table.stderr
+    for column in ("raw encode chunks/s", "docsearch index chunks/s", "ratio", "reopen s", "p50 ms", "p95 ms",
+                   "p99 ms", "recall@10", "RSS MiB", "disk MiB", "unchanged rerun", "torch threads"):
+        assert column in table.stdout, column
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=300)
+    data = json.loads(done.stdout)
+    assert data["throughput"]["chunks"] >= 24 and 0 < data["throughput"]["ratio"]
+    (row,) = data["scale"]
+    assert row["size"] == 1000 and row["recall_at_10"] == pytest.approx(1.0) and row["reopen_s"] < 5
+    assert data["rerun"]["files"] == 20
