@@ -26,6 +26,9 @@ err = Console(stderr=True)
 IndexOpt = Annotated[Optional[str], typer.Option("--index", "-i", help="Index name (default: 'default').")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name or local sentence-transformers directory.")]
 UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (default: embedded).")]
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="Encoder: torch (bf16 where supported), torch-fp32, onnx, onnx-int8, openvino.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Index home (default: ./indexes or $DOCSEARCH_HOME).")]
 
 
@@ -50,6 +53,7 @@ def index(
     text_field: Annotated[Optional[str], typer.Option(help="Record field holding the text.")] = None,
     rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    backend: BackendOpt = None, device: DeviceOpt = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
     from .indexer import index_paths
@@ -58,7 +62,7 @@ def index(
 
     try:
         s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
-                          qdrant_url=qdrant_url, home=home)
+                          qdrant_url=qdrant_url, home=home, backend=backend, device=device)
         defaults = RecordFields()
         fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
         if quiet:
@@ -102,13 +106,14 @@ def search(
     path: Annotated[Optional[str], typer.Option("--path", help="Only sources whose path matches this glob.")] = None,
     mode: Annotated[str, typer.Option(help="dense, sparse (BM25) or hybrid.")] = "dense",
     interactive: Annotated[bool, typer.Option("--interactive", "-I", help="Open an interactive session.")] = False,
-    qdrant_url: UrlOpt = None, home: HomeOpt = None,
+    qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
 ) -> None:
     """Search an index by meaning; with no query, open an interactive session."""
     from .searcher import Searcher
 
     try:
-        s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home)
+        s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home, backend=backend,
+                          device=device)
         if query is None or interactive:
             from .interactive import run_session
 

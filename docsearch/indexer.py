@@ -78,7 +78,7 @@ class _Run:
 
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size)
+            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size, self.settings.backend)
         return self._encoder
 
     def tick(self, current: str = "") -> None:
@@ -106,6 +106,7 @@ def prepare_meta(settings: Settings, rebuild: bool = False) -> IndexMeta:
         name=settings.index, model=model, model_id=model_id(model), fingerprint=fingerprint, dim=encoder_dim,
         variant=info["variant"], chunk_tokens=min(max_tokens, info["max_seq_length"]), overlap=settings.overlap,
         backend="server" if settings.qdrant_url else "edge", collection=f"docsearch-{settings.index}",
+        embedder=settings.backend,
         version=__version__, created=time.time(),
     )
     write_meta(index_dir, meta)

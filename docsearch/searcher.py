@@ -58,13 +58,13 @@ class Searcher:
         store = open_store(settings.index_dir, meta.dim, settings.qdrant_url, settings.qdrant_api_key,
                            meta.collection, create=False)
         if encoder is None and load_model:
-            encoder = load_encoder(meta.model, settings.device, settings.batch_size)
+            encoder = load_encoder(meta.model, settings.device, settings.batch_size, settings.backend)
         return cls(settings, meta, store, encoder)
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size)
+            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size, self.settings.backend)
         return self._encoder
 
     def close(self) -> None:

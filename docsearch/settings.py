@@ -23,6 +23,7 @@ class Settings:
     overlap: int = 32
     batch_size: int = 64
     device: str | None = None  # None: cuda when present, else cpu
+    backend: str = "torch"  # torch | torch-fp32 | onnx | onnx-int8 | openvino
     k: int = 10
     index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
 
