@@ -53,7 +53,7 @@ def _check_exportable(model_dir: Path) -> None:
     if kinds[:2] != ["Transformer", "Pooling"] or any(k not in ("Transformer", "Pooling", "Normalize") for k in kinds):
         raise ModelError(f"the onnx/openvino backends export Transformer + Pooling models only, not {kinds}")
     pooling = json.loads((model_dir / modules[1]["path"] / "config.json").read_text())
-    if not pooling.get("pooling_mode_mean_tokens"):
+    if not (pooling.get("pooling_mode_mean_tokens") or pooling.get("pooling_mode") == "mean"):
         raise ModelError("the onnx/openvino backends support mean pooling only")
 
 

@@ -100,14 +100,11 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
             fh.write(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n")
     chunker = chunker_for(settings.model_or_default, encoder.max_tokens, settings.overlap)
     texts = [s.text for spans in chunker.chunk_many([embed_body(d) for d in docs]) for s in spans]
-    model = getattr(encoder, "model", None)
+    model = reference_model(settings.model_or_default, str(getattr(encoder, "device", "cpu")))
 
     def raw() -> float:
         t0 = time.perf_counter()
-        if model is not None:
-            model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-        else:
-            encoder.encode_documents(texts)
+        model.encode(texts, batch_size=settings.batch_size, normalize_embeddings=True, convert_to_numpy=True)
         return time.perf_counter() - t0
 
     raw(), encoder.encode_documents(texts[:64])  # warm-up: first calls pay for allocation
@@ -115,7 +112,7 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
     home = workdir / "home"
     t0 = time.perf_counter()
     report = index_paths(Settings(home=home, index="bench", model=settings.model, batch_size=settings.batch_size,
-                                  overlap=settings.overlap), [corpus], encoder=encoder)
+                                  overlap=settings.overlap, index_batch=settings.index_batch), [corpus], encoder=encoder)
     indexed = time.perf_counter() - t0
     after = raw()
     raw_s = (before + after) / 2
@@ -125,6 +122,15 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
         ratio=(report.chunks / indexed) / (len(texts) / raw_s),
         raw_docs_per_s=len(docs) / raw_s, index_docs_per_s=len(docs) / indexed,
     )
+
+
+def reference_model(name: str, device: str) -> Any:
+    """Plain ``SentenceTransformer`` in fp32, as a user would load it: the yardstick."""
+    from sentence_transformers import SentenceTransformer
+
+    from .encoders import resolve_model
+
+    return SentenceTransformer(str(resolve_model(name)), device=device, local_files_only=True)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:

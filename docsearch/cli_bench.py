@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         rerun_files: Annotated[int, typer.Option("--rerun", help="Files for the unchanged-rerun timing (0 to skip).")] = 1000,
         device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
         batch_size: Annotated[int, typer.Option(help="Encode batch size.")] = 64,
+        index_batch: Annotated[int, typer.Option(help="Chunks per encode call while indexing.")] = 512,
+        backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side.")] = "torch",
         json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     ) -> None:
         """Measure encode vs end-to-end index throughput, and the store at several sizes."""
@@ -47,8 +49,8 @@ def register(app: typer.Typer) -> None:
         try:
             model_name = model or DEFAULT_MODEL
             source = str(corpus or (_SCIFACT / "corpus.jsonl" if _SCIFACT.is_dir() else Path("data")))
-            settings = Settings(model=model_name, batch_size=batch_size)
-            encoder = load_encoder(model_name, device, batch_size)
+            settings = Settings(model=model_name, batch_size=batch_size, index_batch=index_batch, backend=backend)
+            encoder = load_encoder(model_name, device, batch_size, backend)
             result: dict[str, object] = {"machine": asdict(b.machine()), "corpus": source, "model": encoder.model_id}
             with b.tempdir() as tmp:
                 work = Path(tmp)

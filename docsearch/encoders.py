@@ -98,12 +98,19 @@ def model_info(name: str) -> dict[str, Any]:
         modules = json.loads((path / "modules.json").read_text())
         if any(m.get("type", "").endswith("Router") for m in modules):
             variant = "half-twin"
-    max_len = 512
-    for cfg in [path / "sentence_bert_config.json", *path.glob("*/sentence_bert_config.json")]:
-        if cfg.is_file():
-            max_len = int(json.loads(cfg.read_text()).get("max_seq_length", max_len))
-            break
-    return {"variant": variant, "max_seq_length": max_len}
+    return {"variant": variant, "max_seq_length": _max_seq_length(path)}
+
+
+def _max_seq_length(path: Path) -> int:
+    """sentence-transformers < 6 kept it in sentence_bert_config.json, 6.x in tokenizer_config.json."""
+    for name in ("sentence_bert_config.json", "tokenizer_config.json"):
+        for cfg in [path / name, *sorted(path.glob(f"*/{name}"))]:
+            if cfg.is_file():
+                data = json.loads(cfg.read_text())
+                value = data.get("max_seq_length") or data.get("model_max_length")
+                if isinstance(value, int) and 0 < value < 100_000:
+                    return value
+    return 512
 
 
 def tokenizer_file(name: str) -> Path:
@@ -144,7 +151,8 @@ class SentenceTransformerEncoder:
         self.model_id = model_id(name)
         self.fingerprint = model_fingerprint(name)
         self.variant = info["variant"]
-        self.dim = int(self._model.get_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length or info["max_seq_length"])
         self.batch_size = batch_size
         self.backend = "torch" if precision == "auto" else "torch-fp32"

@@ -123,11 +123,14 @@ def _model_dim(name: str) -> int:
     import json
 
     path = resolve_model(name)
-    for cfg in sorted(path.glob("*Dense*/config.json"), reverse=True):
+    for cfg in sorted(path.rglob("*Dense*/config.json"), reverse=True):
         return int(json.loads(cfg.read_text())["out_features"])
-    for cfg in [path / "1_Pooling/config.json", *path.rglob("1_Pooling/config.json")]:
-        if cfg.is_file():
-            return int(json.loads(cfg.read_text())["word_embedding_dimension"])
+    for cfg in sorted(path.rglob("*Pooling*/config.json")):
+        data = json.loads(cfg.read_text())
+        # sentence-transformers < 6 wrote word_embedding_dimension, 6.x writes embedding_dimension.
+        for key in ("embedding_dimension", "word_embedding_dimension"):
+            if key in data:
+                return int(data[key])
     return int(load_encoder(name, "cpu").dim)
 
 
