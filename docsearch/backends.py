@@ -57,6 +57,20 @@ def _check_exportable(model_dir: Path) -> None:
         raise ModelError("the onnx/openvino backends support mean pooling only")
 
 
+def plain_mean_pooling(model: Any) -> bool:
+    """True for [Transformer, mean Pooling, (Normalize)] sentence-transformers models."""
+    names = [type(m).__name__ for m in model]
+    if names[:2] != ["Transformer", "Pooling"] or any(n not in ("Transformer", "Pooling", "Normalize") for n in names):
+        return False
+    pooling = model[1]
+    mode = getattr(pooling, "pooling_mode", None)
+    if mode is None:  # sentence-transformers < 6
+        return bool(getattr(pooling, "pooling_mode_mean_tokens", False)) and not any(
+            getattr(pooling, f, False) for f in ("pooling_mode_cls_token", "pooling_mode_max_tokens",
+                                                 "pooling_mode_mean_sqrt_len_tokens"))
+    return mode == "mean" or mode == ["mean"] or mode == ("mean",)
+
+
 def export_onnx(model_dir: Path, fingerprint: str, int8: bool = False) -> Path:
     """The model as ONNX (cached); ``int8`` adds per-channel dynamic quantization of the matmuls."""
     out = cache_dir(model_dir, fingerprint)

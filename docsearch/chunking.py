@@ -108,10 +108,26 @@ class TokenChunker:
         self._tok.no_padding()
         self.max_tokens = max_tokens - special_tokens  # room for [CLS] and [SEP]
         self.overlap = overlap
+        # The ids the model's template wraps around every text, e.g. [CLS] ... [SEP].
+        wrap = self._tok.encode("", add_special_tokens=True).ids
+        self._specials: tuple[tuple[int, ...], tuple[int, ...]] | None = (
+            ((wrap[0],), tuple(wrap[1:])) if len(wrap) == special_tokens == 2 else None)
 
     def chunk_many(self, texts: Sequence[str]) -> list[list[ChunkSpan]]:
+        """Windows per text, each with the model's token ids (special tokens added), so the
+        encoder need not tokenize again."""
         encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
-        return [
-            chunk_offsets(text, enc.offsets, self.max_tokens, self.overlap)
-            for text, enc in zip(texts, encodings, strict=True)
-        ]
+        out = []
+        for text, enc in zip(texts, encodings, strict=True):
+            offsets, ids = enc.offsets, enc.ids
+            spans = chunk_offsets(text, offsets, self.max_tokens, self.overlap)
+            out.append([self._with_tokens(s, offsets, ids) for s in spans] if self._specials else spans)
+        return out
+
+    def _with_tokens(self, span: ChunkSpan, offsets: Sequence[tuple[int, int]], ids: Sequence[int]) -> ChunkSpan:
+        first = bisect_left(offsets, (span.start, -1))
+        last = bisect_left(offsets, (span.end, -1), lo=first)
+        while last < len(offsets) and offsets[last][1] <= span.end and offsets[last][0] < span.end:
+            last += 1
+        head, tail = self._specials
+        return ChunkSpan(span.start, span.end, span.text, (*head, *ids[first:last], *tail))

@@ -196,6 +196,36 @@ class SentenceTransformerEncoder:
         return self._encode("encode_document", texts)
 
     @property
+    def accepts_token_ids(self) -> bool:
+        """A plain Transformer + mean Pooling (+ Normalize) model can take pre-tokenized windows."""
+        if not hasattr(self, "_plain"):
+            from .backends import plain_mean_pooling
+
+            self._plain = self.variant == "siamese" and plain_mean_pooling(self._model)
+        return self._plain
+
+    def encode_document_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Embed chunks from their token ids (the chunker already tokenized them): no second
+        tokenization, batches sorted by length and sized by tokens."""
+        import numpy as np
+        import torch
+
+        from .backends import token_batches
+
+        transformer = self._model[0].auto_model
+        out = np.zeros((len(ids), self.dim), dtype=np.float32)
+        budget = self.batch_size * 256  # tokens per forward pass, padding included
+        with torch.inference_mode(), self._autocast():
+            for index, tokens, mask in token_batches(ids, budget):
+                t = torch.from_numpy(tokens).to(self.device, non_blocking=True)
+                m = torch.from_numpy(mask).to(self.device, non_blocking=True)
+                hidden = transformer(input_ids=t, attention_mask=m, token_type_ids=torch.zeros_like(t)).last_hidden_state
+                weights = m.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                out[index] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+        return out
+
+    @property
     def model(self) -> Any:
         return self._model
 

@@ -223,27 +223,71 @@ def _removed(paths: Sequence[str | os.PathLike[str]], sources: list[Source], kno
     ]
 
 
+@dataclass(frozen=True)
+class _Chunk:
+    key: str  # the source it belongs to
+    id: str
+    text: str
+    tokens: tuple[int, ...]
+    payload: dict[str, Any]
+
+
 def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], fields: RecordFields) -> None:
+    """Read and chunk on this thread while the encoder works on the previous batch in another, so
+    a GPU is kept busy; batches are stored strictly in order, so crash safety is unchanged."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     pending: dict[str, _Pending] = {}
-    batch: list[tuple[str, str, dict[str, Any]]] = []  # (source key, embed text, payload)
-    for src in todo:
-        items = _prepare_source(run, src, known.get(src.abspath), fields, pending)
-        batch.extend(items)
-        run.files_done += 1
-        size = run.settings.index_batch  # large enough for length-sorted batching inside encode
-        while len(batch) >= size:
-            _flush(run, batch[:size], pending)
-            batch = batch[size:]
-        run.tick(src.path)
-    if batch:
-        _flush(run, batch, pending)
+    batch: list[_Chunk] = []
+    inflight: list[tuple[list[_Chunk], Future[Any]]] = []
+    size = run.settings.index_batch
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="docsearch-encode") as pool:
+
+        def submit(chunks: list[_Chunk]) -> None:
+            inflight.append((chunks, pool.submit(_encode, run, chunks)))
+            while len(inflight) > 1:  # one batch encoding while the next is prepared
+                _store(run, *inflight.pop(0), pending)
+
+        for src in todo:
+            batch.extend(_prepare_source(run, src, known.get(src.abspath), fields, pending))
+            run.files_done += 1
+            while len(batch) >= size:
+                submit(batch[:size])
+                batch = batch[size:]
+            run.tick(src.path)
+        if batch:
+            submit(batch)
+        while inflight:
+            _store(run, *inflight.pop(0), pending)
     # Sources whose chunks were all already stored (resumed) have nothing outstanding.
     _complete(run, pending)
     run.tick()
 
 
+def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
+    encoder = run.encoder()
+    t0 = time.perf_counter()
+    if getattr(encoder, "accepts_token_ids", False) and all(c.tokens for c in chunks):
+        vectors = encoder.encode_document_ids([c.tokens for c in chunks])  # type: ignore[attr-defined]
+    else:
+        vectors = encoder.encode_documents([c.text for c in chunks])
+    return vectors, time.perf_counter() - t0
+
+
+def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pending]) -> None:
+    sparse = bm25().documents([c.text for c in chunks])  # overlaps the encoder's work on the next batch
+    vectors, seconds = future.result()
+    run.embed_seconds += seconds
+    points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, vectors, sparse, strict=True)]
+    run.store().upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
+    run.chunks += len(points)
+    for c in chunks:
+        pending[c.key].outstanding -= 1
+    _complete(run, pending)
+
+
 def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
-                    pending: dict[str, _Pending]) -> list[tuple[str, str, dict[str, Any]]]:
+                    pending: dict[str, _Pending]) -> list[_Chunk]:
     try:
         digest = content_hash(src.abspath)
         docs = read_documents(src, fields)
@@ -251,7 +295,7 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
         run.skipped.append(Skipped(src.path, _reason(exc)))
         return []
     chunks = _chunk(run, src, docs)
-    ids = tuple(cid for cid, _, _ in chunks)
+    ids = tuple(c.id for c in chunks)
     old_ids = set(old.ids) if old else set()
     resumed = old is not None and old.state == "pending" and old.hash == digest
     # (1) Announce every id this source may own before touching the store.
@@ -262,7 +306,7 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
     if stale:
         run.store().delete(stale)
     have = run.store().existing(ids) if resumed else set()
-    work = [(src.abspath, text, payload) for cid, text, payload in chunks if cid not in have]
+    work = [c for c in chunks if c.id not in have]
     pending[src.abspath] = _Pending(SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done",
                                               ids, len(docs)), len(work))
     run.documents += len(docs)
@@ -276,16 +320,16 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[tuple[str, str, dict[str, Any]]]:
+def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[_Chunk]:
     chunker = chunker_for(run.meta.model, run.meta.chunk_tokens, run.meta.overlap)
     bodies = [embed_body(d) for d in docs]
-    out: list[tuple[str, str, dict[str, Any]]] = []
+    out: list[_Chunk] = []
     for doc, body, spans in zip(docs, bodies, chunker.chunk_many(bodies), strict=True):
         for n, span in enumerate(spans):
             line = doc.line + body.count("\n", 0, span.start) if doc.line_mapped else doc.line
             payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
                        "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped}
-            out.append((point_id(src.abspath, doc.doc_id, n), span.text, payload))
+            out.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload))
     return out
 
 
@@ -308,23 +352,6 @@ def chunker_for(model: str, chunk_tokens: int, overlap: int) -> Any:
     if key not in _CHUNKERS:
         _CHUNKERS[key] = TokenChunker(str(tokenizer_file(model)), chunk_tokens, overlap)
     return _CHUNKERS[key]
-
-
-def _flush(run: _Run, batch: list[tuple[str, str, dict[str, Any]]], pending: dict[str, _Pending]) -> None:
-    texts = [text for _, text, _ in batch]
-    t0 = time.perf_counter()
-    vectors = run.encoder().encode_documents(texts)
-    run.embed_seconds += time.perf_counter() - t0
-    sparse = bm25().documents(texts)
-    points = [
-        StorePoint(point_id(payload["source"], payload["doc"], payload["chunk"]), vec, sp, payload)
-        for (_, _, payload), vec, sp in zip(batch, vectors, sparse, strict=True)
-    ]
-    run.store().upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
-    run.chunks += len(points)
-    for key, _, _ in batch:
-        pending[key].outstanding -= 1
-    _complete(run, pending)
 
 
 def _complete(run: _Run, pending: dict[str, _Pending]) -> None:

@@ -53,11 +53,12 @@ class Skipped:
 
 @dataclass(frozen=True)
 class ChunkSpan:
-    """A window of a document's text, as character offsets."""
+    """A window of a document's text, as character offsets, with its tokens when known."""
 
     start: int
     end: int
     text: str
+    tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
