@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import ConfigError, DocsearchError
+from .evaluate import DEV_FRACTION, DEV_MAX
 from .settings import Settings, load_settings
 from .types import Fusion
 
@@ -48,6 +49,8 @@ def eval_command(
         help="Write ranked lists in TREC run format (suffixed .MODEL.MODE when several).")] = None,
     tune: Annotated[bool, typer.Option(
         help="First grid-search hybrid fusion on a dev split of the TRAIN qrels and save the best with the index.")] = False,
+    dev_fraction: Annotated[float, typer.Option(help="With --tune: share of the train queries carved as dev.")] = DEV_FRACTION,
+    dev_max: Annotated[int, typer.Option(help="With --tune: at most this many dev queries.")] = DEV_MAX,
     fusion: Annotated[Optional[str], typer.Option(help="Hybrid fusion for this run only: rrf or dbsf.")] = None,
     rrf_k: Annotated[Optional[int], typer.Option(help="RRF's k for this run only.")] = None,
     weights: Annotated[Optional[str], typer.Option(help="RRF weights DENSE,SPARSE for this run only, e.g. 2,1.")] = None,
@@ -66,8 +69,9 @@ def eval_command(
         override = fusion_from_flags(fusion, rrf_k, weights)
         if tune and override is not None:
             raise ConfigError("--tune chooses the fusion: drop --fusion, --rrf-k and --weights")
+        dev = (dev_fraction, dev_max) if tune else None
         report, tuned = _run(settings, dataset, model or [], mode or ["dense", "sparse", "hybrid"], split, k, override,
-                             tune, index, limit_queries, latency_queries)
+                             dev, index, limit_queries, latency_queries)
         written = _write_runs(report, run_file) if run_file else []
     except DocsearchError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -113,18 +117,19 @@ def parse_weights(text: str) -> tuple[float, float]:
 
 
 def _run(settings: Settings, dataset: Path, models: list[str], modes: list[str], split: str, k: int,
-         override: Fusion | None, tune: bool, index: str | None, limit_queries: int | None,
+         override: Fusion | None, dev: tuple[float, int] | None, index: str | None, limit_queries: int | None,
          latency_queries: int) -> tuple[EvalReport, list[TuneResult]]:
+    """``dev``: (fraction, cap) of the train queries to tune fusion on first; None: no tuning."""
     from .evaluate import evaluate, tune_fusion
 
     if index is not None and len(models) > 1:
         raise ConfigError("--index names one index, so it takes one --model")
     tuned = []
     with _status() as (say, index_progress):
-        if tune:
+        if dev is not None:
             for name in models or [settings.model]:
-                tuned.append(tune_fusion(settings, dataset, name, index=index, k=k, progress=say,
-                                         index_progress=index_progress))
+                tuned.append(tune_fusion(settings, dataset, name, index=index, k=k, fraction=dev[0], cap=dev[1],
+                                         progress=say, index_progress=index_progress))
         report = evaluate(settings, dataset, models, modes, split, k, override, index=index,
                           limit_queries=limit_queries, latency_queries=latency_queries,
                           progress=say, index_progress=index_progress)

@@ -46,7 +46,7 @@ def main() -> int:
     started = time.perf_counter()
     tuned = None
     if args.tune:
-        tuned = tune_fusion(settings, args.data, args.model, index=args.index)
+        tuned = tune_fusion(settings, args.data, args.model, index=args.index, fraction=args.dev_fraction, cap=args.dev_max)
         console.print(tune_table(tuned))
     report = evaluate(settings, args.data, [args.model] if args.model else None, ["dense", "sparse", "hybrid"],
                       index=args.index, latency_queries=args.latency_queries)
@@ -66,6 +66,8 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--index", help="an existing index of the corpus (default: the derived eval-... one)")
     parser.add_argument("--model", help="model name or directory (default: the base model)")
     parser.add_argument("--tune", action="store_true", help="tune hybrid fusion on a train dev split first")
+    parser.add_argument("--dev-fraction", type=float, default=0.2, help="with --tune: share of train queries as dev")
+    parser.add_argument("--dev-max", type=int, default=200, help="with --tune: at most this many dev queries")
     parser.add_argument("--latency-queries", type=int, default=100)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
@@ -79,7 +81,9 @@ def _command(args: argparse.Namespace) -> list[str]:
             cmd += [flag, value]
     if args.latency_queries != 100:
         cmd += ["--latency-queries", str(args.latency_queries)]
-    return [*cmd, "--tune"] if args.tune else cmd
+    if args.tune:
+        cmd += ["--tune", "--dev-fraction", f"{args.dev_fraction:g}", "--dev-max", str(args.dev_max)]
+    return cmd
 
 
 def _check(console: Console, report: EvalReport) -> list[str]:
