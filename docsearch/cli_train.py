@@ -58,7 +58,7 @@ HardOpt = Annotated[int, _opt("Negatives mined per query with the base model (0:
 DevOpt = Annotated[float, _opt("Share of queries held out to choose the epoch (0: keep the last).")]
 SeedOpt = Annotated[int, _opt("Seeds the dev split, the batch order and dropout.")]
 IndexOpt = Annotated[Optional[str], _opt("Index to read texts from, for rows naming a 'doc' id.", "--index", "-i")]
-SeqOpt = Annotated[Optional[int], _opt("Truncate texts to this many tokens (default: the model's).")]
+SeqOpt = Annotated[Optional[int], _opt("Truncate training and dev texts to this many tokens (the saved model keeps its own).")]
 DeviceOpt = Annotated[Optional[str], _opt("cuda, cpu, ... (default: cuda when present).")]
 
 
@@ -198,12 +198,10 @@ def print_report(console: Console, report: TrainReport) -> None:
         f"{report.examples_per_s:.1f} examples/s on {report.device}",
         highlight=False,
     )
-    if report.best_epoch == 0 and report.dev:
-        console.print("[yellow]no epoch beat the base model on dev: the saved model is the base model[/]")
     if report.interrupted:
         console.print("[yellow]interrupted:[/] kept the best epoch finished before the interrupt")
     for note in report.notes:
-        console.print(f"[dim]note: {note}[/]", highlight=False)
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if report.warnings:
         console.print(f"[yellow]{len(report.warnings)} row(s) skipped[/], e.g.:", highlight=False)
         for warning in report.warnings[:5]:

@@ -67,7 +67,7 @@ class TrainConfig:
     dev_fraction: float = 0.1
     seed: int = 42
     index: str | None = None  # where 'doc' ids are resolved (the CLI passes the resolver)
-    max_seq_length: int | None = None  # None: the base model's
+    max_seq_length: int | None = None  # training and dev only; None: the base model's (saved unchanged)
     device: str | None = None  # None: cuda when present, else cpu
     warmup: float = 0.1  # fraction of steps with a linearly rising learning rate
     scale: float = 20.0  # mnrl: cosine scores are multiplied by this before the softmax
@@ -307,9 +307,7 @@ def is_routed(model: SentenceTransformer) -> bool:
     return any(isinstance(m, router) for m in model.children())
 
 
-def build_model(
-    base: Path, variant: str, shared_projection: bool, device: str, max_seq_length: int | None
-) -> SentenceTransformer:
+def build_model(base: Path, variant: str, shared_projection: bool, device: str) -> SentenceTransformer:
     """Siamese: the base model. Half-twin: two copies behind a Router, then [Dense], Normalize."""
     from sentence_transformers import SentenceTransformer
     from torch import eye, nn
@@ -319,8 +317,6 @@ def build_model(
     if is_routed(model) or variant == "siamese":
         if variant == "siamese" and is_routed(model):
             raise ConfigError("the base model is a half-twin (query and document towers): use --variant half-twin")
-        if max_seq_length:
-            model.max_seq_length = max_seq_length
         return model
     # Each tower ends before Normalize, so the shared projection sees raw pooled vectors.
     towers = [[m for m in st.children() if not isinstance(m, normalize_cls)] for st in (model, _load_st(base, device))]
@@ -329,10 +325,7 @@ def build_model(
         dim = int(model.get_embedding_dimension() or 0)
         modules.append(dense_cls(dim, dim, bias=False, activation_function=nn.Identity(), init_weight=eye(dim)))
     modules.append(normalize_cls())
-    twin = SentenceTransformer(modules=modules, device=device)
-    if max_seq_length:
-        twin.max_seq_length = max_seq_length
-    return twin.float()
+    return SentenceTransformer(modules=modules, device=device).float()
 
 
 def _quiet_transformers() -> None:
@@ -468,7 +461,12 @@ class _Trainer:
         torch.manual_seed(self.config.seed)
         base = resolve_base(self.config.base)
         c = self.config
-        self.model = build_model(base, c.variant, c.shared_projection, self.device, c.max_seq_length)
+        self.model = build_model(base, c.variant, c.shared_projection, self.device)
+        # --max-seq-length truncates training and dev texts only; the saved model keeps the base's
+        # length, which the indexer uses as its chunk size.
+        self.saved_max_len = self.model.max_seq_length
+        if c.max_seq_length:
+            self.model.max_seq_length = c.max_seq_length
         self.routed = is_routed(self.model)
         self.loss_fn = make_loss(c)
         self._timed("load", started)
@@ -636,6 +634,10 @@ def train(config: TrainConfig, on_progress: ProgressFn | None = None, resolve_do
     except KeyboardInterrupt:
         interrupted = True
     trainer.restore_best()
+    if trainer.dev and trainer.best_epoch == 0:
+        trainer.notes.append("no epoch beat the base model on dev: the saved weights are the base model's")
+    if trainer.saved_max_len:
+        trainer.model.max_seq_length = trainer.saved_max_len
     report = TrainReport(
         out=config.out,
         variant=config.variant,

@@ -195,8 +195,9 @@ def test_cli_trains_reports_and_saves_a_plain_sentence_transformers_dir(cli_run:
     assert len(report["dev"]) == 3 and report["settings"]["loss"] == "mnrl" and not report["interrupted"]
     assert report["counts"]["dev_queries"] == 4 and report["counts"]["mined_negatives"] > 0
     assert json.loads((out / MARKER).read_text())["variant"] == "siamese"
-    vectors = SentenceTransformer(str(out), device="cpu").encode(["a claim about cells"], normalize_embeddings=True)
-    assert vectors.shape == (1, 384)
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.encode(["a claim about cells"]).shape == (1, 384)
+    assert model.max_seq_length == 256  # trained on 32-token texts, saved with the base model's length
 
 
 def test_loss_goes_down_over_steps(cli_run: tuple[Path, str]) -> None:
@@ -245,6 +246,7 @@ def test_interrupt_keeps_the_best_checkpoint_so_far(slice_data: Path, tmp_path: 
     config = TrainConfig(data=slice_data, out=tmp_path / "cut", epochs=2, hard_negatives=1, **FAST)
     report = train(config, on_progress=stop)
     assert report.interrupted and report.best_epoch == 0 and len(report.step_loss) == 2
+    assert any("base model" in note for note in report.notes)
     assert json.loads((tmp_path / "cut" / REPORT).read_text())["interrupted"] is True
     SentenceTransformer(str(tmp_path / "cut"), device="cpu")  # what was kept loads
 
