@@ -169,7 +169,9 @@ class SentenceTransformerEncoder:
         if precision == "fp32":
             return contextlib.nullcontext
         if self.device.startswith("cuda"):
-            return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+            # Half-precision weights: no per-op casts, half the memory traffic of autocast.
+            self._model.half()
+            return contextlib.nullcontext
         if self.device == "cpu" and cpu_has_bf16():
             return lambda: torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext
@@ -220,9 +222,9 @@ class SentenceTransformerEncoder:
                 t = torch.from_numpy(tokens).to(self.device, non_blocking=True)
                 m = torch.from_numpy(mask).to(self.device, non_blocking=True)
                 hidden = transformer(input_ids=t, attention_mask=m, token_type_ids=torch.zeros_like(t)).last_hidden_state
-                weights = m.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-                out[index] = torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy()
+                weights = m.unsqueeze(-1).float()
+                pooled = (hidden.float() * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+                out[index] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
         return out
 
     @property

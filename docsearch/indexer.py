@@ -278,7 +278,8 @@ def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pen
     sparse = bm25().documents([c.text for c in chunks])  # overlaps the encoder's work on the next batch
     vectors, seconds = future.result()
     run.embed_seconds += seconds
-    points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, vectors, sparse, strict=True)]
+    rows = vectors.tolist()  # one conversion per batch: per-row list() costs more than the upsert
+    points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, rows, sparse, strict=True)]
     run.store().upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
     run.chunks += len(points)
     for c in chunks:

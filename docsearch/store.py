@@ -100,6 +100,10 @@ class Bm25Embedder:
         return _sparse(self._bm25.embed_query(text))
 
 
+def _floats(vector: Sequence[float]) -> list[float]:
+    return vector if isinstance(vector, list) else [float(x) for x in vector]
+
+
 def _sparse(v: Any) -> Sparse:
     return Sparse(list(v.indices), list(v.values))
 
@@ -162,7 +166,7 @@ class EdgeStore:
     def upsert(self, points: Sequence[StorePoint]) -> None:
         qe = self._qe
         batch = [
-            qe.Point(p.id, {DENSE: list(p.vector), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
+            qe.Point(p.id, {DENSE: _floats(p.vector), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)},
                      p.payload)
             for p in points
         ]
@@ -292,7 +296,7 @@ class ServerStore:
         m = self._m
         batch = [
             m.PointStruct(id=p.id, payload=p.payload, vector={
-                DENSE: list(p.vector),
+                DENSE: _floats(p.vector),
                 SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
             })
             for p in points
