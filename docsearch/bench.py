@@ -223,3 +223,72 @@ def rerun(encoder: Encoder, files: int, workdir: Path) -> RerunRow:
 
 def tempdir() -> tempfile.TemporaryDirectory[str]:
     return tempfile.TemporaryDirectory(prefix="docsearch-bench-")
+
+
+@dataclass(frozen=True)
+class BackendRow:
+    backend: str
+    device: str
+    chunks_per_s: float
+    speedup: float  # over torch-fp32 measured in the same run
+    cosine_min: float
+    cosine_mean: float
+    ndcg_at_10: float | None
+    subset: str
+
+
+def backends(names: Sequence[str], model: str, dataset: Path | None, docs: list[Document], device: str | None,
+             batch_size: int, queries: int = 100) -> list[BackendRow]:
+    """Each backend on the same chunk texts: throughput, cosine to torch fp32, and nDCG@10 on a
+    SciFact subset (the documents judged for the first ``queries`` test claims, plus the sample)."""
+    import numpy as np
+
+    from .encoders import load_encoder
+    from .metrics import score
+
+    docs, qrels, qtexts = _quality_subset(dataset, docs, queries)
+    chunker = chunker_for(model, 256, 32)
+    spans = chunker.chunk_many([embed_body(d) for d in docs])
+    owners = [d.doc_id for d, ss in zip(docs, spans, strict=True) for _ in ss]
+    texts = [s.text for ss in spans for s in ss]
+    reference = None
+    rows = []
+    for name in ["torch-fp32", *[n for n in names if n != "torch-fp32"]]:
+        encoder = load_encoder(model, device, batch_size, name)
+        encoder.encode_documents(texts[:16])  # warm-up
+        t0 = time.perf_counter()
+        vectors = encoder.encode_documents(texts)
+        rate = len(texts) / (time.perf_counter() - t0)
+        if reference is None:
+            reference = (vectors, rate)
+        cos = np.sum(vectors * reference[0], axis=1)
+        ndcg = None
+        if qrels:
+            qv = encoder.encode_queries(list(qtexts.values()))
+            sims = qv @ vectors.T
+            run = {}
+            for qid, row in zip(qtexts, sims, strict=True):
+                best: dict[str, float] = {}
+                for doc, s in zip(owners, row.tolist(), strict=True):
+                    best[doc] = max(best.get(doc, -1.0), s)
+                run[qid] = best
+            ndcg = score(run, qrels)["ndcg@10"]
+        subset = f"SciFact: {len(docs)} docs, {len(qtexts)} test queries" if qrels else f"{len(docs)} docs, no qrels"
+        rows.append(BackendRow(name, str(getattr(encoder, "device", "cpu")), rate, rate / reference[1],
+                               float(cos.min()), float(cos.mean()), ndcg, subset))
+    return rows
+
+
+def _quality_subset(dataset: Path | None, sample: list[Document], queries: int
+                    ) -> tuple[list[Document], dict[str, dict[str, int]], dict[str, str]]:
+    if dataset is None or not (dataset / "qrels" / "test.tsv").is_file():
+        return sample, {}, {}
+    from .evaluate import load_beir
+
+    data = load_beir(dataset, "test")
+    qids = list(data.queries)[:queries]
+    qrels = {q: data.qrels[q] for q in qids}
+    judged = {d for q in qids for d in qrels[q]}
+    by_id = {d.doc_id: d for d in load_corpus(str(data.corpus), 10**9) if d.doc_id in judged}
+    pool = [by_id[d] for d in sorted(by_id)] + [d for d in sample if d.doc_id not in judged]
+    return pool, qrels, {q: data.queries[q] for q in qids}

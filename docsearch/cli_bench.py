@@ -35,6 +35,9 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option(help="Encode batch size.")] = 64,
         index_batch: Annotated[int, typer.Option(help="Chunks per encode call while indexing.")] = 512,
         backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side.")] = "torch",
+        backends: Annotated[Optional[str], typer.Option(
+            help="Compare encoder backends, e.g. torch,onnx,onnx-int8,openvino (torch-fp32 is the reference).")] = None,
+        quality_queries: Annotated[int, typer.Option(help="SciFact test queries for the backend nDCG@10.")] = 100,
         json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     ) -> None:
         """Measure encode vs end-to-end index throughput, and the store at several sizes."""
@@ -57,6 +60,13 @@ def register(app: typer.Typer) -> None:
                 if docs > 0:
                     console.print(f"[dim]throughput: {docs} documents from {source}…[/]")
                     result["throughput"] = asdict(b.throughput(encoder, b.load_corpus(source, docs), settings, work))
+                if backends:
+                    console.print(f"[dim]backends: {backends}…[/]")
+                    sample = b.load_corpus(source, docs)
+                    dataset = Path(source).parent if Path(source).name == "corpus.jsonl" else None
+                    result["backends"] = [asdict(r) for r in b.backends(
+                        [x.strip() for x in backends.split(",") if x.strip()], model_name, dataset, sample, device,
+                        batch_size, quality_queries)]
                 texts = _queries(queries)
                 rows = []
                 for size in [s for s in _sizes(sizes) if s > 0]:
@@ -99,6 +109,16 @@ def _print(console: object, result: dict) -> None:  # type: ignore[type-arg]
             table.add_column(col, justify="right")
         table.add_row(f"{t['raw_chunks_per_s']:.1f}", f"{t['index_chunks_per_s']:.1f}", f"{t['ratio']:.3f}",
                       f"{t['raw_docs_per_s']:.1f}", f"{t['index_docs_per_s']:.1f}")
+        console.print(table)  # type: ignore[attr-defined]
+    if result.get("backends"):
+        rows = result["backends"]
+        table = Table(title=f"encoder backends ({rows[0]['subset']})")
+        for col in ("backend", "device", "chunks/s", "× torch-fp32", "cos min", "cos mean", "nDCG@10"):
+            table.add_column(col, justify="right")
+        for r in rows:
+            ndcg = "-" if r["ndcg_at_10"] is None else f"{r['ndcg_at_10']:.4f}"
+            table.add_row(r["backend"], r["device"], f"{r['chunks_per_s']:.1f}", f"{r['speedup']:.2f}",
+                          f"{r['cosine_min']:.4f}", f"{r['cosine_mean']:.5f}", ndcg)
         console.print(table)  # type: ignore[attr-defined]
     if result.get("scale"):
         table = Table(title="store at scale (synthetic unit vectors; query encoding included in latency)")
