@@ -12,7 +12,10 @@ Exit status 1 when one is missed (with ``--check``).
 Indexing SciFact (5,183 abstracts, ~9,900 chunks) takes 8-10 minutes on a 2-core
 CPU; ``--home``/``--index`` point at an index of the corpus that already exists.
 ``--tune`` first grid-searches hybrid fusion on a dev split of the TRAIN qrels
-(never the test split) and saves the best with the index.
+(never the test split) and saves the best with the index. Here the dev split is
+all train queries by default (see --dev-fraction): measured 2026-11-23 with the
+base model, it chooses DBSF (train nDCG@10 0.738 against 0.730 for the best RRF),
+and test reads dense 0.651, sparse 0.681, hybrid 0.735.
 """
 
 from __future__ import annotations
@@ -66,8 +69,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--index", help="an existing index of the corpus (default: the derived eval-... one)")
     parser.add_argument("--model", help="model name or directory (default: the base model)")
     parser.add_argument("--tune", action="store_true", help="tune hybrid fusion on a train dev split first")
-    parser.add_argument("--dev-fraction", type=float, default=0.2, help="with --tune: share of train queries as dev")
-    parser.add_argument("--dev-max", type=int, default=200, help="with --tune: at most this many dev queries")
+    # The base model never trained on SciFact's train queries, so all 809 can serve as dev: the default
+    # 20% (162) leaves the top fusions within 0.003 nDCG@10 of each other, too close to choose between.
+    parser.add_argument("--dev-fraction", type=float, default=1.0, help="with --tune: share of train queries as dev")
+    parser.add_argument("--dev-max", type=int, default=1000, help="with --tune: at most this many dev queries")
     parser.add_argument("--latency-queries", type=int, default=100)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
