@@ -328,6 +328,19 @@ def test_cli_json_and_run_files(tiny: tuple[Settings, EvalReport], tmp_path: Pat
 
 
 @pytest.mark.slow
+def test_cli_tune_then_eval_uses_the_saved_fusion(tiny: tuple[Settings, EvalReport], tmp_path: Path) -> None:
+    copy = _copy_index(tiny, tmp_path, "cli-tuned")
+    result = CliRunner().invoke(app, ["eval", str(TINY), "--home", str(copy.home), "--index", "cli-tuned", "--tune",
+                                      "--dev-fraction", "1", "--mode", "hybrid", "--json", "--latency-queries", "0"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    tuning = payload["tuning"][0]
+    assert tuning["dev_queries"] == 6 and len(tuning["grid"]) == 43 and tuning["saved"]
+    assert payload["rows"][0]["fusion"] == tuning["best"]  # the test split is scored with what train chose
+    assert payload["rows"][0]["latency_ms"] == {"p50": None, "p95": None}
+
+
+@pytest.mark.slow
 def test_cli_table(tiny: tuple[Settings, EvalReport]) -> None:
     settings, _ = tiny
     result = CliRunner().invoke(app, ["eval", str(TINY), "--home", str(settings.home), "--mode", "sparse",
