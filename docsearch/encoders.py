@@ -65,8 +65,9 @@ def model_id(name: str) -> str:
 
 def _weight_files(path: Path) -> list[Path]:
     files = [p for p in path.rglob("*") if p.suffix in _WEIGHT_SUFFIXES and p.is_file()]
-    # Exported backends (onnx/, openvino/) are caches of the same weights.
-    return sorted(p for p in files if not {"onnx", "openvino"} & set(p.relative_to(path).parts[:-1]))
+    # Exported backends (onnx/, openvino/, docsearch-export/) are caches of the same weights.
+    caches = {"onnx", "openvino", "docsearch-export"}
+    return sorted(p for p in files if not caches & set(p.relative_to(path).parts[:-1]))
 
 
 def model_fingerprint(name: str) -> str:
