@@ -254,3 +254,61 @@ def test_interrupt_keeps_the_best_checkpoint_so_far(slice_data: Path, tmp_path: 
 def test_slice_is_what_the_runs_train_on(slice_data: Path) -> None:
     data = load_training_data(slice_data)
     assert len(data.queries) == (40 if slice_data.is_dir() else len(data.queries)) and not data.warnings
+
+
+# --------------------------------------------------------------------------- back into index and search
+
+
+def test_a_trained_model_indexes_and_searches_and_base_indexes_refuse_it(
+    cli_run: tuple[Path, str], tmp_path: Path
+) -> None:
+    from docsearch.errors import ModelMismatchError
+    from docsearch.indexer import index_paths
+    from docsearch.searcher import Searcher
+    from docsearch.settings import Settings
+
+    model = str(cli_run[0])
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bones.txt").write_text("Vitamin D helps the body absorb calcium and keeps bones strong.")
+    (docs / "stars.txt").write_text("Neutron stars are the collapsed cores of massive stars.")
+    home = tmp_path / "home"
+    index_paths(Settings(home=home, index="tuned", model=model, device="cpu"), [docs])
+    with Searcher.open(Settings(home=home, index="tuned", device="cpu")) as s:
+        assert s.meta.variant == "siamese" and s.meta.model == model
+        assert s.search("calcium absorption and bone health", k=1)[0].path == "bones.txt"
+
+    index_paths(Settings(home=home, index="base", device="cpu"), [docs])
+    with pytest.raises(ModelMismatchError, match="all-MiniLM-L6-v2"):
+        index_paths(Settings(home=home, index="base", model=model), [docs])
+    with pytest.raises(ModelMismatchError):
+        Searcher.open(Settings(home=home, index="base", model=model), load_model=False)
+
+
+def test_a_half_twin_index_embeds_documents_and_queries_with_their_own_towers(slice_data: Path, tmp_path: Path) -> None:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from docsearch.indexer import index_paths
+    from docsearch.searcher import Searcher
+    from docsearch.settings import Settings
+
+    out = tmp_path / "twin"
+    train(TrainConfig(data=slice_data, out=out, variant="half-twin", loss="mnrl", epochs=1, dev_fraction=0.0,
+                      hard_negatives=0, **FAST))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = "Regular exercise lowers blood pressure in adults with hypertension."
+    (docs / "bp.txt").write_text(text)
+    settings = Settings(home=tmp_path / "home", index="twin", model=str(out), device="cpu", backend="torch-fp32")
+    index_paths(settings, [docs])
+    reference = SentenceTransformer(str(out), device="cpu")
+    with Searcher.open(settings) as s:
+        assert s.meta.variant == "half-twin"
+        query = "does exercise help hypertension"
+        hit = s.search(query, k=1)[0]
+        doc_vec = reference.encode_document([text], normalize_embeddings=True)[0]
+        query_vec = reference.encode_query([query], normalize_embeddings=True)[0]
+        assert hit.score == pytest.approx(float(np.dot(doc_vec, query_vec)), abs=1e-3)
+        wrong = float(np.dot(reference.encode_query([text], normalize_embeddings=True)[0], query_vec))
+        assert abs(hit.score - wrong) > 1e-4  # the document side was not embedded with the query tower
