@@ -126,10 +126,12 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
 
 def reference_model(name: str, device: str) -> Any:
     """Plain ``SentenceTransformer`` in fp32, as a user would load it: the yardstick."""
+    import transformers
     from sentence_transformers import SentenceTransformer
 
     from .encoders import resolve_model
 
+    transformers.logging.disable_progress_bar()
     return SentenceTransformer(str(resolve_model(name)), device=device, local_files_only=True)
 
 

@@ -68,10 +68,13 @@ def register(app: typer.Typer) -> None:
                         [x.strip() for x in backends.split(",") if x.strip()], model_name, dataset, sample, device,
                         batch_size, quality_queries)]
                 texts = _queries(queries)
+                from .encoders import load_query_encoder
+
+                query_encoder = load_query_encoder(model_name, device, batch_size, backend)  # as search uses
                 rows = []
                 for size in [s for s in _sizes(sizes) if s > 0]:
                     console.print(f"[dim]store at {size:,} chunks…[/]")
-                    rows.append(asdict(b.scale(size, encoder.dim, lambda q: encoder.encode_queries([q])[0].tolist(),
+                    rows.append(asdict(b.scale(size, encoder.dim, lambda q: query_encoder.encode_queries([q])[0].tolist(),
                                                texts, work)))
                 result["scale"] = rows
                 if rerun_files > 0:

@@ -567,15 +567,16 @@ def open_searcher(settings: Settings) -> Searcher:
 
 
 def load_query_encoder(name: str, settings: Settings) -> Encoder:
-    from .encoders import load_encoder
+    from .encoders import load_query_encoder
 
-    if settings.backend.startswith("torch"):
+    encoder = load_query_encoder(name, settings.device, settings.batch_size, settings.backend)
+    if getattr(encoder, "backend", "").startswith("torch"):
         import torch
 
         # One query is a few dozen tokens: a second thread gains ~nothing alone and, when the cores
         # are busy (an indexer, a test run), OpenMP's spinning turns a 10 ms encoding into a second.
         torch.set_num_threads(1)
-    return load_encoder(name, settings.device, settings.batch_size, settings.backend)
+    return encoder
 
 
 def warm_up_encoder(searcher: Searcher) -> object:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .encoders import Encoder, load_encoder, model_fingerprint, model_id
+from .encoders import Encoder, load_query_encoder, model_fingerprint, model_id
 from .errors import ConfigError
 from .manifest import IndexMeta, Manifest, check_model, read_meta
 from .settings import Settings
@@ -58,13 +58,14 @@ class Searcher:
         store = open_store(settings.index_dir, meta.dim, settings.qdrant_url, settings.qdrant_api_key,
                            meta.collection, create=False)
         if encoder is None and load_model:
-            encoder = load_encoder(meta.model, settings.device, settings.batch_size, settings.backend)
+            encoder = load_query_encoder(meta.model, settings.device, settings.batch_size, settings.backend)
         return cls(settings, meta, store, encoder)
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size, self.settings.backend)
+            self._encoder = load_query_encoder(
+                self.meta.model, self.settings.device, self.settings.batch_size, self.settings.backend)
         return self._encoder
 
     def close(self) -> None:
