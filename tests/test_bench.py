@@ -10,7 +10,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_bench_small_run_prints_every_column(tmp_path) -> None:  # noqa: ANN001
+def test_bench_small_run_prints_every_column() -> None:
     env = {**os.environ, "COLUMNS": "200"}
     cmd = [sys.executable, "-m", "docsearch", "bench", "--docs", "24", "--sizes", "1k", "--queries", "10",
            "--rerun", "20"]
