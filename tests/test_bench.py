@@ -13,11 +13,12 @@ pytestmark = pytest.mark.slow
 def test_bench_small_run_prints_every_column() -> None:
     env = {**os.environ, "COLUMNS": "200"}
     cmd = [sys.executable, "-m", "docsearch", "bench", "--docs", "24", "--sizes", "1k", "--queries", "10",
-           "--rerun", "20"]
+           "--rerun", "20", "--backends", "torch", "--quality-queries", "5"]
     table = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert table.returncode == 0, table.stderr
     for column in ("raw encode chunks/s", "docsearch index chunks/s", "ratio", "reopen s", "p50 ms", "p95 ms",
-                   "p99 ms", "recall@10", "RSS MiB", "disk MiB", "unchanged rerun", "torch threads"):
+                   "p99 ms", "recall@10", "RSS MiB", "disk MiB", "unchanged rerun", "torch threads", "× torch-fp32",
+                   "cos min", "nDCG@10"):
         assert column in table.stdout, column
     done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=300)
     data = json.loads(done.stdout)
@@ -25,3 +26,5 @@ def test_bench_small_run_prints_every_column() -> None:
     (row,) = data["scale"]
     assert row["size"] == 1000 and row["recall_at_10"] == pytest.approx(1.0) and row["reopen_s"] < 5
     assert data["rerun"]["files"] == 20
+    assert [r["backend"] for r in data["backends"]] == ["torch-fp32", "torch"]
+    assert all(r["cosine_min"] > 0.99 for r in data["backends"])
