@@ -51,7 +51,7 @@ def eval_command(
         help="First grid-search hybrid fusion on a dev split of the TRAIN qrels and save the best with the index.")] = False,
     dev_fraction: Annotated[float, typer.Option(help="With --tune: share of the train queries carved as dev.")] = DEV_FRACTION,
     dev_max: Annotated[int, typer.Option(help="With --tune: at most this many dev queries.")] = DEV_MAX,
-    fusion: Annotated[Optional[str], typer.Option(help="Hybrid fusion for this run only: rrf or dbsf.")] = None,
+    fusion: Annotated[Optional[str], typer.Option(help="Hybrid fusion for this run: rrf, dbsf or zscore (per document).")] = None,
     rrf_k: Annotated[Optional[int], typer.Option(help="RRF's k for this run only.")] = None,
     weights: Annotated[Optional[str], typer.Option(help="RRF weights DENSE,SPARSE for this run only, e.g. 2,1.")] = None,
     index: Annotated[Optional[str], typer.Option(
@@ -94,15 +94,19 @@ def fusion_from_flags(method: str | None, rrf_k: int | None, weights: str | None
     if method is None and rrf_k is None and weights is None:
         return None
     method = (method or "rrf").lower()
-    if method not in ("rrf", "dbsf"):
-        raise ConfigError(f"unknown fusion {method!r}: use rrf or dbsf")
+    if method not in ("rrf", "dbsf", "zscore"):
+        raise ConfigError(f"unknown fusion {method!r}: use rrf, dbsf or zscore")
+    if method == "zscore":
+        if rrf_k is not None:
+            raise ConfigError("--rrf-k applies to rrf fusion only")
+        return Fusion("zscore", 0, parse_weights(weights) if weights else (0.5, 0.5))
     if method == "dbsf":
         if rrf_k is not None or weights is not None:
             raise ConfigError("--rrf-k and --weights apply to rrf fusion only")
         return Fusion("dbsf")
     if rrf_k is not None and rrf_k < 1:
         raise ConfigError("--rrf-k must be at least 1")
-    default = Fusion()
+    default = Fusion("rrf")
     return Fusion("rrf", rrf_k if rrf_k is not None else default.k, parse_weights(weights) if weights else default.weights)
 
 

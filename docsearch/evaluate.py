@@ -345,6 +345,8 @@ def fusion_label(fusion: Fusion) -> str:
     if fusion.method == "dbsf":
         return "dbsf"
     dense, sparse = (f"{w:g}" for w in fusion.weights)
+    if fusion.method == "zscore":
+        return f"zscore w={dense},{sparse}"
     return f"rrf k={fusion.k} w={dense},{sparse}"
 
 
@@ -546,11 +548,18 @@ class TuneResult:
         }
 
 
+ZSCORE_ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7)
+
+
 def fusion_grid(ks: Sequence[int] = RRF_KS, weights: Sequence[tuple[float, float]] = RRF_WEIGHTS,
                 dbsf: bool = True) -> list[Fusion]:
-    """Every RRF (k, weights) pair, then DBSF (which has no parameters)."""
+    """Every RRF (k, weights) pair, then DBSF (which has no parameters), then document-level
+    z-score fusion at dense shares 0.3-0.7."""
     grid = [Fusion("rrf", k, (float(d), float(s))) for k in ks for d, s in weights]
-    return [*grid, Fusion("dbsf")] if dbsf else grid
+    if not dbsf:
+        return grid
+    zscore = [Fusion("zscore", 0, (a, round(1 - a, 2))) for a in ZSCORE_ALPHAS]
+    return [*grid, Fusion("dbsf"), *zscore]
 
 
 def tune_fusion(

@@ -89,8 +89,8 @@ def info_table(info: Any) -> Table:
         ("sources", str(info.sources)), ("documents", str(info.documents)), ("chunks", f"{info.chunks} ({info.points} points)"),
         ("model", m.model_id), ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
         ("chunking", f"{m.chunk_tokens} tokens, overlap {m.overlap}"), ("sparse", m.sparse),
-        ("fusion", f"{m.fusion.method} k={m.fusion.k} weights={list(m.fusion.weights)}"
-         if m.fusion.method == "rrf" else m.fusion.method),
+        ("fusion", f"{m.fusion.method} k={m.fusion.k} weights={list(m.fusion.weights)}" if m.fusion.method == "rrf"
+         else f"zscore weights={list(m.fusion.weights)}" if m.fusion.method == "zscore" else m.fusion.method),
         ("size on disk", _bytes(info.bytes_on_disk)), ("docsearch", m.version),
     ]
     for k, v in rows:

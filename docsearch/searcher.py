@@ -94,13 +94,37 @@ class Searcher:
         want = k + offset
         # Several chunks of one document can crowd the candidate list: ask for more chunks than documents.
         limit = max(want * 3, 30)
+        fusion = fusion or self.meta.fusion
+        if mode == "hybrid" and fusion.method == "zscore":
+            return self._document_fusion(queries, vectors, paths, fusion, want, limit, offset, with_text)
         specs = [
             QuerySpec(limit=limit, mode=mode, dense=None if v is None else v.tolist(), text=q, paths=paths,
-                      fusion=fusion or self.meta.fusion, prefetch=max(limit, 100), with_text=with_text)
+                      fusion=fusion, prefetch=max(limit, 100), with_text=with_text)
             for q, v in zip(queries, vectors, strict=True)
         ]
         results = self._store.query_batch(specs)
         return [_roll_up(q, hits, want)[offset:] for q, hits in zip(queries, results, strict=True)]
+
+    def _document_fusion(self, queries: Sequence[str], vectors: Any, paths: list[str] | None, fusion: Fusion,
+                         want: int, limit: int, offset: int, with_text: bool) -> list[list[Hit]]:
+        """Hybrid fused per document, not per chunk: a document whose dense and BM25 evidence sit in
+        different chunks gets credit for both. Each list's best-chunk scores are z-normalised, then
+        weighted; a document missing from one list takes that list's lowest normalised score."""
+        depth = max(limit, 100)
+        specs = []
+        for q, v in zip(queries, vectors, strict=True):
+            specs.append(QuerySpec(limit=depth, mode="dense", dense=v.tolist(), paths=paths, with_text=with_text))
+            specs.append(QuerySpec(limit=depth, mode="sparse", text=q, paths=paths, with_text=with_text))
+        results = self._store.query_batch(specs)
+        out = []
+        for i, q in enumerate(queries):
+            dense, sparse = _best_per_doc(results[2 * i]), _best_per_doc(results[2 * i + 1])
+            scores = _zscore_fuse([dense, sparse], fusion.weights)
+            ranked = sorted(scores, key=lambda d: scores[d], reverse=True)[:want]
+            hits = [StoreHit(dense.get(d, sparse.get(d)).id, scores[d], dense.get(d, sparse.get(d)).payload)  # type: ignore[union-attr]
+                    for d in ranked]
+            out.append(_roll_up(q, hits, want)[offset:])
+        return out
 
     def matching_paths(self, glob: str) -> list[str]:
         """Indexed source paths matching a glob; the store filters on them by payload index."""
@@ -127,6 +151,29 @@ class Searcher:
         size = sum(p.stat().st_blocks * 512 for p in Path(self.settings.index_dir).rglob("*") if p.is_file())
         return IndexInfo(self.meta.name, str(self.settings.index_dir), self.meta, sources, documents, chunks,
                          self._store.count(), size)
+
+
+def _best_per_doc(hits: list[StoreHit]) -> dict[str, StoreHit]:
+    best: dict[str, StoreHit] = {}
+    for h in hits:  # hits arrive best first
+        best.setdefault(str(h.payload.get("doc", h.id)), h)
+    return best
+
+
+def _zscore_fuse(lists: Sequence[dict[str, StoreHit]], weights: Sequence[float]) -> dict[str, float]:
+    import statistics
+
+    docs = set().union(*lists)
+    fused = dict.fromkeys(docs, 0.0)
+    for hits, weight in zip(lists, weights, strict=True):
+        if not hits:
+            continue
+        values = [h.score for h in hits.values()]
+        mean, spread = statistics.fmean(values), statistics.pstdev(values) or 1.0
+        floor = (min(values) - mean) / spread
+        for d in docs:
+            fused[d] += weight * ((hits[d].score - mean) / spread if d in hits else floor)
+    return fused
 
 
 def _roll_up(query: str, hits: list[StoreHit], k: int) -> list[Hit]:

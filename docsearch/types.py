@@ -95,9 +95,11 @@ class Fusion:
     """How hybrid mode fuses the dense and sparse candidate lists inside Qdrant.
 
     ``method`` is ``"rrf"`` (reciprocal rank, with ``k`` and per-list ``weights``
-    as (dense, sparse)) or ``"dbsf"`` (distribution-based score fusion).
+    as (dense, sparse)) or ``"dbsf"`` (distribution-based score fusion), both fused by Qdrant
+    over chunks; or ``"zscore"``: per-document best-chunk scores, z-normalised and weighted.
     """
 
-    method: str = "rrf"
+    # DBSF by default: on SciFact it beat every untuned RRF setting (0.735 vs 0.704 for k=2, 1:1).
+    method: str = "dbsf"
     k: int = 2
     weights: tuple[float, float] = (1.0, 1.0)

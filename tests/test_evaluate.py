@@ -295,7 +295,7 @@ def test_tune_fusion_on_train_dev_split(tiny: tuple[Settings, EvalReport], tmp_p
     copy = _copy_index(tiny, tmp_path, "tuned")
     set_fusion(copy, Fusion("rrf", 60, (1.0, 3.0)))
     result = tune_fusion(copy, TINY, index="tuned", fraction=1.0, encoder=encoder)
-    assert result.dev_queries == 6 and len(result.grid) == 43 and result.previous == Fusion("rrf", 60, (1.0, 3.0))
+    assert result.dev_queries == 6 and len(result.grid) == 48 and result.previous == Fusion("rrf", 60, (1.0, 3.0))
     ndcgs = [r.metrics["ndcg@10"] for r in result.grid]
     assert ndcgs == sorted(ndcgs, reverse=True) and result.best == result.grid[0].fusion
     with Searcher.open(copy, load_model=False) as searcher:
@@ -335,7 +335,7 @@ def test_cli_tune_then_eval_uses_the_saved_fusion(tiny: tuple[Settings, EvalRepo
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     tuning = payload["tuning"][0]
-    assert tuning["dev_queries"] == 6 and len(tuning["grid"]) == 43 and tuning["saved"]
+    assert tuning["dev_queries"] == 6 and len(tuning["grid"]) == 48 and tuning["saved"]
     assert payload["rows"][0]["fusion"] == tuning["best"]  # the test split is scored with what train chose
     assert payload["rows"][0]["latency_ms"] == {"p50": None, "p95": None}
 
