@@ -114,9 +114,10 @@ def test_sample_queries_keeps_order_and_qrels() -> None:
 # --------------------------------------------------------------------------- small pieces
 
 
-def test_fusion_grid_covers_rrf_and_dbsf() -> None:
+def test_fusion_grid_covers_rrf_dbsf_and_zscore() -> None:
     grid = fusion_grid()
-    assert len(grid) == 6 * 7 + 1 and grid[-1] == Fusion("dbsf")
+    assert len(grid) == 6 * 7 + 1 + 5 and grid[6 * 7] == Fusion("dbsf")
+    assert [f.weights for f in grid if f.method == "zscore"] == [(0.3, 0.7), (0.4, 0.6), (0.5, 0.5), (0.6, 0.4), (0.7, 0.3)]
     assert {f.k for f in grid if f.method == "rrf"} == {1, 2, 5, 10, 20, 60}
     assert Fusion("rrf", 60, (1.0, 1.5)) in grid and Fusion("rrf", 2, (3.0, 1.0)) in grid
 
