@@ -145,7 +145,7 @@ def _disk_mib(path: Path) -> float:
 
 
 def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequence[str], workdir: Path,
-          quantize: bool | None = None) -> ScaleRow:
+          quantize: bool | None = None, hnsw_above: int | None = None) -> ScaleRow:
     """Build an Edge shard of ``size`` synthetic unit vectors, then measure it as a user meets it."""
     import numpy as np
 
@@ -154,7 +154,7 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
     path = workdir / f"scale-{size}"
     rng = np.random.default_rng(size)
     t0 = time.perf_counter()
-    store = EdgeStore(path, dim)
+    store = EdgeStore(path, dim) if hnsw_above is None else EdgeStore(path, dim, hnsw_above=hnsw_above)
     batch = 5000
     for lo in range(0, size, batch):
         vecs = rng.standard_normal((min(batch, size - lo), dim), dtype=np.float32)

@@ -120,12 +120,13 @@ def open_store(index_dir: Path, dim: int, url: str | None = None, api_key: str |
 
 
 class EdgeStore:
-    def __init__(self, path: Path, dim: int, create: bool = True) -> None:
+    def __init__(self, path: Path, dim: int, create: bool = True, hnsw_above: int = HNSW_ABOVE) -> None:
         import qdrant_edge as qe
 
         self._qe = qe
         self._path = path
         self._dim = dim
+        self._hnsw_above = hnsw_above
         try:
             if (path / "edge_config.json").is_file():
                 self._shard = qe.EdgeShard.load(str(path))
@@ -152,7 +153,7 @@ class EdgeStore:
                                                 memory=qe.Memory.Cold if quantized else None)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             # Qdrant counts this threshold in KiB of vectors.
-            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=HNSW_ABOVE * dim * 4 // 1024),
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self._hnsw_above * dim * 4 // 1024),
             **extra,
         )
 
