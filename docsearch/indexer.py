@@ -15,7 +15,6 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -360,10 +359,6 @@ def _complete(run: _Run, pending: dict[str, _Pending]) -> None:
     run.manifest.put([pending[key].row for key in done])  # (3)
     for key in done:
         del pending[key]
-
-
-def index_exists(settings: Settings) -> bool:
-    return Path(settings.index_dir, "index.json").is_file()
 
 
 def set_fusion(settings: Settings, fusion: Any) -> IndexMeta:
