@@ -66,6 +66,7 @@ class _Run:
     embed_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
     _store: Store | None = None
     _encoder: Encoder | None = None
 
@@ -168,7 +169,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     sources: list[Source] = []
     for item in walk(paths):
         (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
-    todo, unchanged = _changed(sources, known, run.manifest)
+    todo, unchanged = _changed(sources, known, run)
     removed = _removed(paths, sources, known)
     if removed:
         for key in removed:
@@ -186,7 +187,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     )
 
 
-def _changed(sources: list[Source], known: dict[str, SourceRow], manifest: Manifest) -> tuple[list[Source], int]:
+def _changed(sources: list[Source], known: dict[str, SourceRow], run: _Run) -> tuple[list[Source], int]:
     """Sources to (re)embed; stat first, hash only when size or mtime moved."""
     todo: list[Source] = []
     touched: list[SourceRow] = []
@@ -196,12 +197,15 @@ def _changed(sources: list[Source], known: dict[str, SourceRow], manifest: Manif
         if row and row.state == "done" and row.size == src.size and row.mtime_ns == src.mtime_ns:
             unchanged += 1
             continue
-        if row and row.state == "done" and _hash_or_none(src) == row.hash:
+        digest = _hash_or_none(src) if row and row.state == "done" else None
+        if row and digest == row.hash:
             touched.append(SourceRow(row.key, src.path, src.size, src.mtime_ns, row.hash, "done", row.ids, row.docs))
             unchanged += 1
             continue
+        if digest is not None:
+            run.hashes[src.abspath] = digest  # kept, so a changed file is not read again to hash it
         todo.append(src)
-    manifest.put(touched)
+    run.manifest.put(touched)
     return todo, unchanged
 
 
@@ -289,7 +293,7 @@ def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pen
 def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
                     pending: dict[str, _Pending]) -> list[_Chunk]:
     try:
-        digest = content_hash(src.abspath)
+        digest = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
         docs = read_documents(src, fields)
     except (IngestError, OSError) as exc:
         run.skipped.append(Skipped(src.path, _reason(exc)))
