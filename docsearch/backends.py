@@ -218,3 +218,27 @@ def _openvino(path: Path) -> Any:
         return compiled({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
 
     return run
+
+
+# Varied lengths and registers, so a backend that drifts on any of them shows it.
+PROBE_TEXTS = (
+    "Vitamin D supplementation reduces the risk of fractures in elderly women.",
+    "def read_config(path):\n    with open(path) as fh:\n        return json.load(fh)",
+    "The committee postponed its decision on the budget until the spring session.",
+    "Mutations in BRCA1 increase lifetime risk of breast and ovarian cancer.",
+    "How do I reset my password if I no longer have access to my email account?",
+    "Qdrant stores vectors in segments; an HNSW graph is built for each large segment.",
+    "A short one.",
+    " ".join(["Long documents are cut into windows that overlap, and each window is embedded on its own."] * 8),
+)
+AGREEMENT = 0.99  # min cosine to the reference backend's vectors for a backend to share an index
+
+
+def agreement(reference: Any, candidate: Any, texts: Sequence[str] = PROBE_TEXTS) -> float:
+    """The lowest cosine between two encoders' document vectors for the same texts."""
+    import numpy as np
+
+    a, b = reference.encode_documents(list(texts)), candidate.encode_documents(list(texts))
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(axis=1).min())

@@ -62,6 +62,8 @@ def eval_command(
     chunk_tokens: Annotated[Optional[int], typer.Option(help="Window size in model tokens for a new index.")] = None,
     overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive windows, for a new index.")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (default: embedded).")] = None,
+    backend: Annotated[Optional[list[str]], typer.Option(
+        help="Encoder backend (torch, torch-fp32, onnx, onnx-int8, openvino); repeat to compare their vectors.")] = None,
 ) -> None:
     """Measure nDCG@10, MRR@10, Recall@100, MAP@100 and latency on a BEIR dataset; indexes its corpus once per model."""
     try:
@@ -70,8 +72,10 @@ def eval_command(
         if tune and override is not None:
             raise ConfigError("--tune chooses the fusion: drop --fusion, --rrf-k and --weights")
         dev = (dev_fraction, dev_max) if tune else None
+        if backend:
+            settings = settings.with_flags(backend=backend[0])
         report, tuned = _run(settings, dataset, model or [], mode or ["dense", "sparse", "hybrid"], split, k, override,
-                             dev, index, limit_queries, latency_queries)
+                             dev, index, limit_queries, latency_queries, backend)
         written = _write_runs(report, run_file) if run_file else []
     except DocsearchError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
@@ -122,7 +126,7 @@ def parse_weights(text: str) -> tuple[float, float]:
 
 def _run(settings: Settings, dataset: Path, models: list[str], modes: list[str], split: str, k: int,
          override: Fusion | None, dev: tuple[float, int] | None, index: str | None, limit_queries: int | None,
-         latency_queries: int) -> tuple[EvalReport, list[TuneResult]]:
+         latency_queries: int, backends: list[str] | None = None) -> tuple[EvalReport, list[TuneResult]]:
     """``dev``: (fraction, cap) of the train queries to tune fusion on first; None: no tuning."""
     from .evaluate import evaluate, tune_fusion
 
@@ -136,7 +140,7 @@ def _run(settings: Settings, dataset: Path, models: list[str], modes: list[str],
                                          progress=say, index_progress=index_progress))
         report = evaluate(settings, dataset, models, modes, split, k, override, index=index,
                           limit_queries=limit_queries, latency_queries=latency_queries,
-                          progress=say, index_progress=index_progress)
+                          progress=say, index_progress=index_progress, backends=backends)
     return report, tuned
 
 
@@ -173,11 +177,14 @@ def report_table(report: EvalReport) -> Table:
     rows = report.rows
     names = list(rows[0].metrics) if rows else []
     several_models = len({r.model for r in rows}) > 1
+    several_backends = len({r.backend for r in rows}) > 1
     # Collapsed padding: the whole row fits the 80 columns a pipe or CI log gets.
     table = Table(title=f"[bold]{report.dataset}[/] {report.split}: {report.queries:,} queries", title_justify="left",
                   collapse_padding=True, pad_edge=False)
     if several_models:
         table.add_column("model", overflow="fold")
+    if several_backends:
+        table.add_column("backend", no_wrap=True)
     for header in ("mode", "fusion"):
         table.add_column(header, no_wrap=True)
     for header in [*map(_metric_header, names), "p50 ms", "p95 ms"]:
@@ -185,6 +192,7 @@ def report_table(report: EvalReport) -> Table:
     best = {n: max(r.metrics[n] for r in rows) for n in names}
     for r in rows:
         cells = [r.model_label] if several_models else []
+        cells += [r.backend] if several_backends else []
         cells += [r.mode, _fusion_cell(r.fusion)]
         cells += [_metric_cell(r.metrics[n], best[n], len(rows) > 1) for n in names]
         cells += [_ms(r.latency_p50_ms), _ms(r.latency_p95_ms)]
@@ -213,8 +221,9 @@ def tune_table(result: TuneResult, show: int | None = None) -> Table:
     from .evaluate import fusion_label
 
     names = list(result.grid[0].metrics)
-    table = Table(title=f"[bold]fusion grid[/] for {result.model}: {result.dev_queries} dev queries carved from train, "
-                        f"best first", title_justify="left", collapse_padding=True, pad_edge=False)
+    where = "held out from its training" if result.dev_source == "held-out" else "carved from train"
+    title = f"[bold]fusion grid[/] for {result.model}: {result.dev_queries} dev queries {where}, best first"
+    table = Table(title=title, title_justify="left", collapse_padding=True, pad_edge=False)
     table.add_column("#", justify="right", style="cyan")
     table.add_column("fusion", no_wrap=True)
     for name in names:

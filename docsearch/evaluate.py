@@ -177,12 +177,14 @@ class IndexUse:
 
 
 def eval_index_name(settings: Settings, data: BeirData, model: str) -> str:
-    """``eval-<dataset>-<weights fingerprint>-<chunk tokens>x<overlap>``: a new model or chunking gets a new index."""
+    """``eval-<dataset>-<weights fingerprint>-<chunk tokens>x<overlap>[-<backend>]``: a new model, chunking or
+    encoder backend gets a new index, so each backend's vectors are scored on their own."""
     from .encoders import model_fingerprint, model_info
 
     longest = int(model_info(model)["max_seq_length"])
     tokens = min(settings.chunk_tokens or longest, longest)
-    return f"eval-{data.name}-{model_fingerprint(model)}-{tokens}x{settings.overlap}"
+    suffix = "" if settings.backend == "torch" else f"-{settings.backend}"
+    return f"eval-{data.name}-{model_fingerprint(model)}-{tokens}x{settings.overlap}{suffix}"
 
 
 def prepare_index(settings: Settings, data: BeirData, model: str | None, index: str | None = None,
@@ -274,7 +276,7 @@ def _open(s: Settings, encoder: Encoder | None, needs_model: bool) -> Iterator[t
 
     memo = None
     if needs_model:
-        memo = _MemoEncoder(encoder or load_encoder(read_meta(s.index_dir).model, s.device, s.batch_size))
+        memo = _MemoEncoder(encoder or load_encoder(read_meta(s.index_dir).model, s.device, s.batch_size, s.backend))
     searcher = Searcher.open(s, encoder=memo, load_model=False)  # type: ignore[arg-type]
     try:
         yield searcher, memo
@@ -299,6 +301,7 @@ class EvalRow:
     latency_p95_ms: float | None
     search_seconds: float  # the batched run over all queries
     run: Mapping[str, Mapping[str, float]] = field(default_factory=dict, repr=False, compare=False)
+    backend: str = "torch"  # the encoder backend that embedded the corpus and encodes the queries
 
     @property
     def model_label(self) -> str:
@@ -307,7 +310,7 @@ class EvalRow:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "model": self.model, "index": self.index, "mode": self.mode,
+            "model": self.model, "index": self.index, "backend": self.backend, "mode": self.mode,
             "fusion": fusion_json(self.fusion) if self.fusion else None,
             **{name: round(value, 6) for name, value in self.metrics.items()},
             "queries": self.queries,
@@ -370,12 +373,14 @@ def evaluate(
     encoder: Encoder | None = None,
     progress: Callable[[str], None] | None = None,
     index_progress: Callable[[IndexProgress], None] | None = None,
+    backends: Sequence[str] | None = None,
 ) -> EvalReport:
     """Metrics and latency for every (model, mode) on one split.
 
     ``models`` empty or None: the index's own model with ``index``, else ``settings.model`` or the default.
     ``index`` names the index to use instead of the derived ``eval-...`` one (one model only).
     ``fusion`` overrides the index's stored hybrid fusion for this run only.
+    ``backends``: encoder backends to compare (default: ``settings.backend``); each embeds its own index.
     """
     data = dataset if isinstance(dataset, BeirData) else load_beir(dataset, split)
     data = sample_queries(data, limit_queries)
@@ -388,14 +393,19 @@ def evaluate(
     say = progress or (lambda _msg: None)
     rows: list[EvalRow] = []
     uses: list[IndexUse] = []
+    kinds = list(dict.fromkeys(backends or [settings.backend]))
+    if len(kinds) > 1 and (index is not None or encoder is not None):
+        raise ConfigError("an explicit index (or encoder) holds one backend's vectors; give one --backend")
     for model in names:
-        say(f"indexing {data.corpus} for {model or 'the index model'}")
-        s, use = prepare_index(settings, data, model, index, encoder, index_progress)
-        uses.append(use)
-        with _open(s, encoder, needs_model=any(m != "sparse" for m in modes)) as (searcher, memo):
-            for mode in modes:
-                say(f"{use.model}: {mode} on {len(data.queries)} queries")
-                rows.append(_evaluate_mode(searcher, memo, data, use, mode, fusion, k, deep, latency_queries))
+        for backend in kinds:
+            say(f"indexing {data.corpus} for {model or 'the index model'} ({backend})")
+            s, use = prepare_index(settings.with_flags(backend=backend), data, model, index, encoder, index_progress)
+            uses.append(use)
+            with _open(s, encoder, needs_model=any(m != "sparse" for m in modes)) as (searcher, memo):
+                for mode in modes:
+                    say(f"{use.model} ({backend}): {mode} on {len(data.queries)} queries")
+                    row = _evaluate_mode(searcher, memo, data, use, mode, fusion, k, deep, latency_queries)
+                    rows.append(replace(row, backend=backend))
     return EvalReport(data.name, data.split, len(data.queries), k, deep, tuple(rows), tuple(uses))
 
 
@@ -507,11 +517,14 @@ def run_file_paths(base: str | os.PathLike[str], rows: Sequence[EvalRow]) -> lis
         labels = [f"{label}-{n}" for n, label in enumerate(labels, start=1)]
     label = dict(zip(models, labels, strict=True))
     tags = [f"{label[r.model]}.{r.mode}" if len(models) > 1 else r.mode for r in rows]
+    if len({r.backend for r in rows}) > 1:
+        tags = [f"{tag}.{r.backend}" for tag, r in zip(tags, rows, strict=True)]
     return [base.with_name(f"{base.stem}.{tag}{base.suffix}") for tag in tags]
 
 
 def run_tag(row: EvalRow) -> str:
-    return f"docsearch-{_slug(row.model_label)}-{row.mode}"
+    backend = "" if row.backend == "torch" else f"-{row.backend}"
+    return f"docsearch-{_slug(row.model_label)}{backend}-{row.mode}"
 
 
 # --------------------------------------------------------------------------- fusion tuning
@@ -535,6 +548,7 @@ class TuneResult:
     best: Fusion
     previous: Fusion
     saved: bool
+    dev_source: str = "train"  # "train": carved from the train qrels; "held-out": the model's own dev split
 
     @property
     def best_metrics(self) -> Mapping[str, float]:
@@ -542,7 +556,8 @@ class TuneResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "model": self.model, "index": self.index, "dev_queries": self.dev_queries, "saved": self.saved,
+            "model": self.model, "index": self.index, "dev_queries": self.dev_queries, "dev_source": self.dev_source,
+            "saved": self.saved,
             "best": fusion_json(self.best), "previous": fusion_json(self.previous),
             "grid": [{"fusion": fusion_json(r.fusion), **{n: round(v, 6) for n, v in r.metrics.items()}} for r in self.grid],
         }
@@ -581,13 +596,19 @@ def tune_fusion(
     """Grid-search hybrid fusion on a dev split of the TRAIN qrels; store the best with the index.
 
     Test queries are never looked at: the dev split is carved from ``qrels/train.tsv``, and
-    any query that the test qrels also judge is left out of it.
+    any query that the test qrels also judge is left out of it. A model docsearch fine-tuned on
+    these train qrels has learned most of them, so its dense scores would look better there than
+    on new queries and the tuning would lean too far to dense: for such a model the dev split is
+    the queries its training held out (``held_out`` in its training report), when there are any.
     """
     say = progress or (lambda _msg: None)
     configs = fusion_grid() if grid is None else list(grid)
     if not configs:
         raise ConfigError("the fusion grid is empty")
-    dev = dev_split(load_beir(dataset, "train"), fraction, cap, seed, exclude=_test_qids(dataset))
+    train, test_ids = load_beir(dataset, "train"), _test_qids(dataset)
+    dev, source = _held_out_split(train, settings.model if model is None else model, test_ids), "held-out"
+    if dev is None:
+        dev, source = dev_split(train, fraction, cap, seed, exclude=test_ids), "train"
     s, use = prepare_index(settings, dev, model, index, encoder, index_progress)
     rows = []
     with _open(s, encoder, needs_model=True) as (searcher, _memo):
@@ -604,7 +625,21 @@ def tune_fusion(
         from .indexer import set_fusion
 
         set_fusion(s, best)
-    return TuneResult(use.model, use.index, len(dev.queries), k, tuple(ranked), best, previous, save)
+    return TuneResult(use.model, use.index, len(dev.queries), k, tuple(ranked), best, previous, save, source)
+
+
+def _held_out_split(train: BeirData, model: str | None, exclude: Sequence[str]) -> BeirData | None:
+    """The train queries that ``model``'s own training held out, or None if it records none of them."""
+    from .train import held_out_queries
+
+    if model is None:
+        return None
+    banned = set(exclude)
+    keep = [q for q in held_out_queries(model) if q in train.queries and q not in banned]
+    if not keep:
+        return None
+    return replace(train, queries={q: train.queries[q] for q in keep}, qrels={q: train.qrels[q] for q in keep},
+                   split=f"{train.split}-held-out")
 
 
 def _test_qids(dataset: str | os.PathLike[str]) -> list[str]:

@@ -14,7 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import __version__
@@ -106,7 +106,7 @@ def prepare_meta(settings: Settings, rebuild: bool = False) -> IndexMeta:
         name=settings.index, model=model, model_id=model_id(model), fingerprint=fingerprint, dim=encoder_dim,
         variant=info["variant"], chunk_tokens=min(max_tokens, info["max_seq_length"]), overlap=settings.overlap,
         backend="server" if settings.qdrant_url else "edge", collection=f"docsearch-{settings.index}",
-        embedder=settings.backend,
+        embedder=settings.backend, embedders=(settings.backend,),
         version=__version__, created=time.time(),
     )
     write_meta(index_dir, meta)
@@ -178,6 +178,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     run.files_total = len(todo)
     run.tick()
     if todo:
+        _admit_backend(run)
         _embed_sources(run, todo, known, fields)
         run.store().finish()
     return IndexReport(
@@ -185,6 +186,26 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
     )
+
+
+def _admit_backend(run: _Run) -> None:
+    """Vectors from another backend share an index only if they agree with the index's own on probe
+    texts (min cosine >= AGREEMENT); an admitted backend is recorded in index.json."""
+    from .backends import AGREEMENT, agreement
+    from .errors import ModelMismatchError
+
+    backend, meta = run.settings.backend, run.meta
+    if run._encoder is not None or backend in meta.embedders:
+        return  # an injected encoder is the caller's responsibility
+    reference = load_encoder(meta.model, run.settings.device, run.settings.batch_size, meta.embedder)
+    low = agreement(reference, run.encoder())
+    if low < AGREEMENT:
+        raise ModelMismatchError(
+            f"index {meta.name!r} was embedded with backend {meta.embedder!r}; {backend!r} vectors differ from them "
+            f"(min cosine {low:.4f} < {AGREEMENT}): index with --backend {meta.embedder}, or --rebuild"
+        )
+    run.meta = replace(meta, embedders=(*meta.embedders, backend))
+    write_meta(run.settings.index_dir, run.meta)
 
 
 def _changed(sources: list[Source], known: dict[str, SourceRow], run: _Run) -> tuple[list[Source], int]:

@@ -36,7 +36,8 @@ class IndexMeta:
     overlap: int
     backend: str = "edge"  # edge | server
     collection: str = ""
-    embedder: str = "torch"
+    embedder: str = "torch"  # the backend that created the index: the reference for the others
+    embedders: tuple[str, ...] = ()  # every backend that has embedded chunks here, once admitted
     fusion: Fusion = field(default_factory=Fusion)
     sparse: str = "qdrant-edge-bm25-english"
     version: str = ""
@@ -52,6 +53,7 @@ class IndexMeta:
         data = dict(data)
         fusion = data.pop("fusion", None) or {}
         fusion["weights"] = tuple(fusion.get("weights", (1.0, 1.0)))
+        data["embedders"] = tuple(data.get("embedders") or (data.get("embedder", "torch"),))
         known = {f for f in cls.__dataclass_fields__}
         return cls(fusion=Fusion(**fusion), **{k: v for k, v in data.items() if k in known})
 

@@ -88,6 +88,7 @@ def info_table(info: Any) -> Table:
         ("location", info.path), ("backend", m.backend + (f" ({m.collection})" if m.backend == "server" else "")),
         ("sources", str(info.sources)), ("documents", str(info.documents)), ("chunks", f"{info.chunks} ({info.points} points)"),
         ("model", m.model_id), ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
+        ("embedded by", ", ".join(m.embedders)),
         ("chunking", f"{m.chunk_tokens} tokens, overlap {m.overlap}"), ("sparse", m.sparse),
         ("fusion", f"{m.fusion.method} k={m.fusion.k} weights={list(m.fusion.weights)}" if m.fusion.method == "rrf"
          else f"zscore weights={list(m.fusion.weights)}" if m.fusion.method == "zscore" else m.fusion.method),

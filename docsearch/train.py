@@ -74,6 +74,7 @@ class TrainConfig:
     skip_above: float = 0.95  # mining: skip candidates scoring above this fraction of the positive
     weight_decay: float = 0.01
     eval_batch_size: int | None = None  # None: 256 on GPU, 64 on CPU
+    precision: str = "auto"  # auto: bf16 autocast on GPUs and bf16-capable CPUs; fp32: never
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
@@ -97,6 +98,7 @@ def _config_problems(c: TrainConfig) -> list[str]:
         (c.loss in LOSSES, f"--loss must be one of {', '.join(LOSSES)}, got {c.loss!r}"),
         (c.variant in VARIANTS, f"--variant must be one of {', '.join(VARIANTS)}, got {c.variant!r}"),
         (c.epochs >= 1, "--epochs must be at least 1"),
+        (c.precision in ("auto", "fp32"), f"--precision must be auto or fp32, got {c.precision!r}"),
         (c.batch_size >= 2, "--batch-size must be at least 2"),
         (c.lr > 0, "--lr must be positive"),
         (c.margin is None or c.margin > 0, "--margin must be positive"),
@@ -145,6 +147,9 @@ class TrainReport:
     notes: tuple[str, ...] = ()
     examples_per_s: float = 0.0
     phase_seconds: Mapping[str, float] = field(default_factory=dict)
+    # The dev query ids, never trained on: `docsearch eval --tune` tunes fusion on these, because
+    # on queries the model has learned its dense scores look better than they will on new ones.
+    held_out: tuple[str, ...] = ()
 
     @property
     def dev_before(self) -> Mapping[str, float]:
@@ -328,6 +333,16 @@ def build_model(base: Path, variant: str, shared_projection: bool, device: str) 
     return SentenceTransformer(modules=modules, device=device).float()
 
 
+def _bf16_ok(device: str) -> bool:
+    import torch
+
+    if device.startswith("cuda"):
+        return bool(torch.cuda.is_bf16_supported())
+    from .backends import cpu_has_bf16
+
+    return device == "cpu" and cpu_has_bf16()
+
+
 def _quiet_transformers() -> None:
     """The library never prints: silence weight-loading bars and notices."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -435,7 +450,7 @@ class _Trainer:
 
         self.config, self.data, self.train_q, self.dev_q, self.emit = config, data, train_q, dev_q, emit
         self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.amp = self.device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        self.amp = config.precision == "auto" and _bf16_ok(self.device)
         self.eval_bs = config.eval_batch_size or (256 if self.device.startswith("cuda") else 64)
         self.doc_ids = list(data.corpus)
         self.counts: dict[str, int] = {**data.counts(), "train_queries": len(train_q), "dev_queries": len(dev_q)}
@@ -517,7 +532,8 @@ class _Trainer:
     def _encode_corpus(self) -> torch.Tensor:
         started = time.perf_counter()
         self.emit(ProgressEvent(len(self.epoch_loss), self.step, getattr(self, "total_steps", 0), phase="eval"))
-        docs = encode(self.model, [self.data.corpus[d] for d in self.doc_ids], "document", self.eval_bs)
+        with self._autocast():
+            docs = encode(self.model, [self.data.corpus[d] for d in self.doc_ids], "document", self.eval_bs)
         self._timed("encode_corpus", started)
         return docs
 
@@ -525,7 +541,8 @@ class _Trainer:
         started = time.perf_counter()
         self.emit(ProgressEvent(0, 0, 0, phase="mine"))
         qids = [q for q in self.train_q if self.data.positives.get(q)]
-        q_emb = encode(self.model, [self.data.queries[q] for q in qids], "query", self.eval_bs)
+        with self._autocast():
+            q_emb = encode(self.model, [self.data.queries[q] for q in qids], "query", self.eval_bs)
         mined = mine_negatives(q_emb, qids, docs, self.doc_ids, self.data, n, self.config.skip_above)
         self._timed("mine", started)
         return mined
@@ -533,7 +550,8 @@ class _Trainer:
     def _evaluate(self, docs: torch.Tensor | None = None) -> dict[str, float]:
         docs = self._encode_corpus() if docs is None else docs
         started = time.perf_counter()
-        q_emb = encode(self.model, [self.data.queries[q] for q in self.dev_q], "query", self.eval_bs)
+        with self._autocast():
+            q_emb = encode(self.model, [self.data.queries[q] for q in self.dev_q], "query", self.eval_bs)
         result = dev_metrics(q_emb, self.dev_q, docs, self.doc_ids, self.data)
         self._timed("dev_queries", started)
         return result
@@ -542,19 +560,25 @@ class _Trainer:
         return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
 
     def _forward(self, texts: list[str], task: str) -> torch.Tensor:
-        import contextlib
-
-        import torch
         from sentence_transformers.util import batch_to_device
 
         kwargs = {"task": task} if self.routed else {}
         # sentence-transformers < 6 names preprocess() tokenize()
         prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
         features = batch_to_device(prepare(texts, **kwargs), self.model.device)
-        amp = torch.autocast("cuda", dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
-        with amp:
+        with self._autocast():
             out = self.model(features, **kwargs)["sentence_embedding"]
         return out.float()  # losses in fp32
+
+    def _autocast(self) -> Any:
+        """bf16 matmuls over fp32 master weights: about 2x on a bf16-capable CPU as on a GPU."""
+        import contextlib
+
+        import torch
+
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16)
 
     def _batch_loss(self, batch: Batch) -> torch.Tensor:
         import torch
@@ -656,12 +680,25 @@ def train(config: TrainConfig, on_progress: ProgressFn | None = None, resolve_do
         notes=tuple(trainer.notes),
         examples_per_s=trainer.examples / trainer.train_seconds if trainer.train_seconds else 0.0,
         phase_seconds=trainer.phase_seconds,
+        held_out=tuple(dev_q),
     )
     trainer.emit(ProgressEvent(trainer.best_epoch, trainer.step, trainer.total_steps, phase="save"))
     save_model(trainer.model, config, report)
     report = _replace(report, seconds=time.perf_counter() - started)
     write_report(report, config.out)
     return report
+
+
+def held_out_queries(model: str) -> tuple[str, ...]:
+    """The dev query ids a docsearch-trained ``model`` never trained on; () for any other model."""
+    path = Path(model) / REPORT
+    if not path.is_file():
+        return ()
+    try:
+        ids = json.loads(path.read_text(encoding="utf-8")).get("held_out", [])
+    except (OSError, ValueError, AttributeError):
+        return ()
+    return tuple(str(q) for q in ids) if isinstance(ids, list) else ()
 
 
 def _replace(report: TrainReport, **changes: Any) -> TrainReport:

@@ -66,3 +66,50 @@ def test_token_batches_sort_by_length_and_respect_the_budget() -> None:
         seen.extend(index.tolist())
     assert sorted(seen) == list(range(len(ids)))
     assert [len(ids[i]) for i in seen] == sorted(len(x) for x in ids)
+
+
+def test_a_second_backend_joins_an_index_only_if_its_vectors_agree(
+    model_copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import docsearch.backends
+    from docsearch.errors import ModelMismatchError
+    from docsearch.indexer import index_paths
+    from docsearch.manifest import read_meta
+    from docsearch.settings import Settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(TEXTS[0])
+    base = Settings(home=tmp_path / "home", index="mixed", model=model_copy)
+    index_paths(base.with_flags(backend="torch-fp32"), [docs])
+    (docs / "b.txt").write_text(TEXTS[1])
+    index_paths(base.with_flags(backend="onnx"), [docs])
+    meta = read_meta(base.index_dir)
+    assert meta.embedder == "torch-fp32" and meta.embedders == ("torch-fp32", "onnx")
+    # A stricter bar than onnx-int8 meets: refused in one line naming both backends, nothing embedded.
+    monkeypatch.setattr(docsearch.backends, "AGREEMENT", 0.99999)
+    (docs / "c.txt").write_text(TEXTS[2])
+    with pytest.raises(ModelMismatchError, match=r"'torch-fp32'.*'onnx-int8'.*--backend torch-fp32"):
+        index_paths(base.with_flags(backend="onnx-int8"), [docs])
+    assert read_meta(base.index_dir).embedders == ("torch-fp32", "onnx")
+
+
+def test_eval_compares_backends_side_by_side(model_copy: str, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from docsearch.cli import app
+
+    tiny = Path(__file__).parent / "data" / "beir_tiny"
+    args = ["eval", str(tiny), "--model", model_copy, "--home", str(tmp_path), "--mode", "dense",
+            "--backend", "torch-fp32", "--backend", "onnx-int8", "--latency-queries", "0", "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [r["backend"] for r in rows] == ["torch-fp32", "onnx-int8"]
+    assert rows[0]["index"] != rows[1]["index"] and rows[1]["index"].endswith("-onnx-int8")
+    # int8 vectors keep the ranking on these easy queries; the table shows both, one per row.
+    assert abs(rows[0]["ndcg@10"] - rows[1]["ndcg@10"]) < 0.05 and rows[0]["ndcg@10"] > 0.8
+    table = CliRunner().invoke(app, args[:-1])
+    assert table.exit_code == 0 and "backend" in table.stdout and "onnx-int8" in table.stdout

@@ -23,6 +23,7 @@ from docsearch.errors import ConfigError, DataError, ModelMismatchError
 from docsearch.evaluate import (
     EvalReport,
     EvalRow,
+    _held_out_split,
     _MemoEncoder,
     dev_split,
     evaluate,
@@ -101,6 +102,20 @@ def test_dev_split_is_seeded_capped_and_excludes() -> None:
     assert len(dev_split(train, fraction=0.01).queries) == 1  # never empty
     with pytest.raises(ConfigError):
         dev_split(train, fraction=0)
+
+
+def test_a_fine_tuned_model_is_tuned_on_the_queries_its_training_held_out(tmp_path: Path) -> None:
+    train = load_beir(TINY, "train")
+    model = tmp_path / "tuned"
+    model.mkdir()
+    (model / "training_report.json").write_text(json.dumps({"held_out": ["t2", "t5", "t9-not-in-qrels", "t6"]}))
+    dev = _held_out_split(train, str(model), exclude=["t6"])
+    assert dev is not None and list(dev.queries) == ["t2", "t5"] and set(dev.qrels) == {"t2", "t5"}
+    assert dev.split == "train-held-out"
+    # Any other model (a name, a folder without a report, a report without held-out ids): no such split.
+    assert _held_out_split(train, "all-MiniLM-L6-v2", exclude=[]) is None
+    (model / "training_report.json").write_text(json.dumps({"dev": []}))
+    assert _held_out_split(train, str(model), exclude=[]) is None
 
 
 def test_sample_queries_keeps_order_and_qrels() -> None:

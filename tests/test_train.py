@@ -24,6 +24,7 @@ from docsearch.train import (
     ProgressEvent,
     TrainConfig,
     epoch_batches,
+    held_out_queries,
     split_queries,
     train,
 )
@@ -194,6 +195,8 @@ def test_cli_trains_reports_and_saves_a_plain_sentence_transformers_dir(cli_run:
     report = json.loads((out / REPORT).read_text())
     assert len(report["dev"]) == 3 and report["settings"]["loss"] == "mnrl" and not report["interrupted"]
     assert report["counts"]["dev_queries"] == 4 and report["counts"]["mined_negatives"] > 0
+    # The dev queries are recorded, so fusion tuning can later use queries the model never trained on.
+    assert len(report["held_out"]) == 4 and held_out_queries(str(out)) == tuple(report["held_out"])
     assert json.loads((out / MARKER).read_text())["variant"] == "siamese"
     model = SentenceTransformer(str(out), device="cpu")
     assert model.encode(["a claim about cells"]).shape == (1, 384)
