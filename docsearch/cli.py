@@ -54,6 +54,8 @@ def index(
     rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     backend: BackendOpt = None, device: DeviceOpt = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
     from .indexer import index_paths
@@ -62,7 +64,7 @@ def index(
 
     try:
         s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
-                          qdrant_url=qdrant_url, home=home, backend=backend, device=device)
+                          qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers)
         defaults = RecordFields()
         fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
         if quiet:

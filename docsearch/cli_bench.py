@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side.")] = "torch",
         backends: Annotated[Optional[str], typer.Option(
             help="Compare encoder backends, e.g. torch,onnx,onnx-int8,openvino (torch-fp32 is the reference).")] = None,
+        workers: Annotated[int, typer.Option(min=1, help="Encoder processes on docsearch's side (index --workers).")] = 1,
         quality_queries: Annotated[int, typer.Option(help="SciFact test queries for the backend nDCG@10.")] = 100,
         json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     ) -> None:
@@ -44,17 +45,25 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
 
         from . import bench as b
-        from .encoders import load_encoder
+        from .encoders import Encoder, load_encoder
         from .errors import DocsearchError
         from .settings import DEFAULT_MODEL, Settings
 
         console = Console(stderr=json_out)
+        pool = None
         try:
             model_name = model or DEFAULT_MODEL
             source = str(corpus or (_SCIFACT / "corpus.jsonl" if _SCIFACT.is_dir() else Path("data")))
             settings = Settings(model=model_name, batch_size=batch_size, index_batch=index_batch, backend=backend)
-            encoder = load_encoder(model_name, device, batch_size, backend)
-            result: dict[str, object] = {"machine": asdict(b.machine()), "corpus": source, "model": encoder.model_id}
+            if workers > 1:
+                from .pool import PooledEncoder
+
+                pool = PooledEncoder(model_name, workers, device, batch_size, backend)
+                encoder: Encoder = pool
+            else:
+                encoder = load_encoder(model_name, device, batch_size, backend)
+            result: dict[str, object] = {"machine": asdict(b.machine()), "corpus": source, "model": encoder.model_id,
+                                         "workers": workers}
             with b.tempdir() as tmp:
                 work = Path(tmp)
                 if docs > 0:
@@ -83,6 +92,9 @@ def register(app: typer.Typer) -> None:
         except DocsearchError as exc:
             Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
             raise typer.Exit(1) from None
+        finally:
+            if pool is not None:
+                pool.close()  # stop the worker processes, on error too
         if json_out:
             sys.stdout.write(json.dumps(result) + "\n")
         else:
@@ -107,7 +119,8 @@ def _print(console: object, result: dict) -> None:  # type: ignore[type-arg]
                   f"GPU {m['gpu'] or 'none'}, Python {m['python']}; model {result['model']}")
     if "throughput" in result:
         t = result["throughput"]
-        table = Table(title=f"encode vs index ({t['documents']} documents, {t['chunks']} chunks, {t['device']})")
+        pool = f", {result['workers']} workers" if result.get("workers", 1) > 1 else ""
+        table = Table(title=f"encode vs index ({t['documents']} documents, {t['chunks']} chunks, {t['device']}{pool})")
         for col in ("raw encode chunks/s", "docsearch index chunks/s", "ratio", "raw docs/s", "index docs/s"):
             table.add_column(col, justify="right")
         table.add_row(f"{t['raw_chunks_per_s']:.1f}", f"{t['index_chunks_per_s']:.1f}", f"{t['ratio']:.3f}",

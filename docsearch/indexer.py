@@ -69,6 +69,7 @@ class _Run:
     hashes: dict[str, str] = field(default_factory=dict)
     _store: Store | None = None
     _encoder: Encoder | None = None
+    _owns_encoder: bool = False  # a pool this run started is this run's to stop
 
     def store(self) -> Store:
         if self._store is None:
@@ -78,8 +79,21 @@ class _Run:
 
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.meta.model, self.settings.device, self.settings.batch_size, self.settings.backend)
+            s = self.settings
+            if s.workers > 1:
+                from .pool import PooledEncoder
+
+                self._encoder = PooledEncoder(self.meta.model, s.workers, s.device, s.batch_size, s.backend)
+            else:
+                self._encoder = load_encoder(self.meta.model, s.device, s.batch_size, s.backend)
+            self._owns_encoder = True
         return self._encoder
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        if self._owns_encoder and hasattr(self._encoder, "close"):
+            self._encoder.close()  # type: ignore[union-attr]
 
     def tick(self, current: str = "") -> None:
         if self.progress:
@@ -159,8 +173,7 @@ def index_paths(
     try:
         return _index(run, paths, fields)
     finally:
-        if run._store is not None:
-            run._store.close()
+        run.close()
         manifest.close()
 
 

@@ -26,6 +26,7 @@ class Settings:
     backend: str = "torch"  # torch | torch-fp32 | onnx | onnx-int8 | openvino
     k: int = 10
     index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
+    workers: int = 1  # encoder processes while indexing (many-core machines, several GPUs)
 
     def with_flags(self, **flags: Any) -> Settings:
         """Flags left as None keep the value from the environment or the default."""
@@ -54,7 +55,7 @@ class Settings:
         )
 
 
-_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch"}
+_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "workers"}
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:

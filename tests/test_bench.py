@@ -28,3 +28,12 @@ def test_bench_small_run_prints_every_column() -> None:
     assert data["rerun"]["files"] == 20
     assert [r["backend"] for r in data["backends"]] == ["torch-fp32", "torch"]
     assert all(r["cosine_min"] > 0.99 for r in data["backends"])
+
+
+def test_bench_with_a_worker_pool_reports_its_throughput() -> None:
+    cmd = [sys.executable, "-m", "docsearch", "bench", "--docs", "16", "--sizes", "0", "--rerun", "0",
+           "--workers", "2", "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["workers"] == 2 and data["throughput"]["chunks"] >= 16 and data["throughput"]["ratio"] > 0
