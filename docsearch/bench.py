@@ -57,7 +57,8 @@ class ScaleRow:
     recall_at_10: float
     rss_mib: float
     disk_mib: float
-    quantized: bool
+    quantized: bool  # some segment really holds int8 vectors (not only configured to)
+    hnsw: bool = False  # some segment has an HNSW graph; else every query is an exact scan
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
                       for i, v in enumerate(vecs)])
     store.finish(quantize=quantize)
     build = time.perf_counter() - t0
-    quantized = store.quantized
+    layout = store.segments()
+    quantized, hnsw = any(q for _, q in layout), any(kind == "hnsw" for kind, _ in layout)
     store.close()
 
     t0 = time.perf_counter()
@@ -184,7 +186,7 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
     store.close()
     return ScaleRow(size, build, size / build, reopen, statistics.median(latencies), _percentile(latencies, 0.95),
                     _percentile(latencies, 0.99), statistics.fmean(recalls), _rss_of_store(path, dim),
-                    _disk_mib(path), quantized)
+                    _disk_mib(path), quantized, hnsw)
 
 
 _RSS_PROBE = """

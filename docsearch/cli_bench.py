@@ -139,12 +139,13 @@ def _print(console: object, result: dict) -> None:  # type: ignore[type-arg]
     if result.get("scale"):
         table = Table(title="store at scale (synthetic unit vectors; query encoding included in latency)")
         for col in ("chunks", "build s", "points/s", "reopen s", "p50 ms", "p95 ms", "p99 ms", "recall@10",
-                    "RSS MiB", "disk MiB", "int8"):
+                    "RSS MiB", "disk MiB", "int8", "HNSW"):
             table.add_column(col, justify="right")
         for r in result["scale"]:
             table.add_row(f"{r['size']:,}", f"{r['build_s']:.2f}", f"{r['points_per_s']:.0f}", f"{r['reopen_s']:.3f}",
                           f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['recall_at_10']:.3f}",
-                          f"{r['rss_mib']:.0f}", f"{r['disk_mib']:.0f}", "yes" if r["quantized"] else "no")
+                          f"{r['rss_mib']:.0f}", f"{r['disk_mib']:.0f}", "yes" if r["quantized"] else "no",
+                          "yes" if r.get("hnsw") else "no")
         console.print(table)  # type: ignore[attr-defined]
     if "rerun" in result:
         r = result["rerun"]

@@ -97,3 +97,24 @@ def test_batch_queries_answer_in_order(store: Store) -> None:
     store.upsert(points())
     results = store.query_batch([QuerySpec(limit=1, dense=vec(i)) for i in range(4)])
     assert [r[0].payload["doc"] for r in results] == list(TEXTS)
+
+
+def test_large_segments_get_an_hnsw_graph_and_int8_vectors_and_keep_recall(tmp_path: Path) -> None:
+    from docsearch.store import EdgeStore, Sparse
+
+    rng = np.random.default_rng(7)
+    vecs = rng.standard_normal((6000, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    store = EdgeStore(tmp_path / "big", 32, hnsw_above=2000)
+    store.upsert([StorePoint(point_id("s", str(i), 0), v.tolist(), Sparse([], []), {"doc": str(i), "path": "p"})
+                  for i, v in enumerate(vecs)])
+    assert store.segments() and all(kind == "plain" and not q for kind, q in store.segments())
+    store.finish(quantize=True)
+    assert ("hnsw", True) in store.segments()  # what the optimizer built, not only what was configured
+    hits = 0
+    for q in vecs[:50]:
+        found = {h.id for h in store.query(QuerySpec(limit=10, dense=q.tolist(), with_text=False))}
+        exact = {h.id for h in store.query(QuerySpec(limit=10, dense=q.tolist(), with_text=False, exact=True))}
+        hits += len(found & exact)
+    assert hits / 500 >= 0.95
+    store.close()
