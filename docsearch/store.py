@@ -30,9 +30,10 @@ HNSW_ABOVE = 100_000
 # quantizes only the segments its optimizer rebuilds, so a lower bar would not take effect.
 # About a quarter of the memory; recall@10 against exact search is measured by `docsearch bench`.
 QUANTIZE_ABOVE = HNSW_ABOVE
-# Candidates the graph search keeps (Qdrant's default: ef_construct, 100). 128 gave recall@10 0.992
-# against an exact scan on 200k embedding-shaped vectors (BENCHMARKS.md).
-HNSW_EF = 128
+# Candidates the graph search keeps (Qdrant's default: ef_construct, 100). On embedding-shaped
+# vectors 128 gave recall@10 0.989 at 200k and 0.978 at 1M against an exact scan; 256 gave 1.000
+# at 200k for 0.3 ms more (BENCHMARKS.md, tests/bench/store_1m.py --ef).
+HNSW_EF = 256
 _NAMESPACE = uuid.UUID("3f1c9a52-6f0e-4b7e-9a8d-2d4c5e6f7a81")
 
 
@@ -75,6 +76,7 @@ class QuerySpec:
     prefetch: int = 100
     with_text: bool = True
     exact: bool = False  # brute force, ignoring HNSW and quantization: the reference for recall
+    hnsw_ef: int | None = None  # graph candidates kept; None is HNSW_EF
 
 
 class Store(Protocol):
@@ -134,12 +136,16 @@ class EdgeStore:
         self._hnsw_above = hnsw_above
         try:
             if (path / "edge_config.json").is_file():
+                _read_ahead(path)
                 self._shard = qe.EdgeShard.load(str(path))
             elif create:
                 path.mkdir(parents=True, exist_ok=True)
                 self._shard = qe.EdgeShard.create(str(path), self._config(dim))
+                # On disk (page cache), not on the heap: a keyword index over a million doc ids is
+                # resident memory that a filter or a doc lookup touches only a few pages of.
                 for name in KEYWORD_FIELDS:
-                    self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+                    schema = qe.KeywordIndexParams(memory=qe.Memory.Cold)
+                    self._shard.update(qe.UpdateOperation.create_field_index(name, schema))
             else:
                 raise StoreError(f"no shard at {path}")
         except StoreError:
@@ -159,6 +165,8 @@ class EdgeStore:
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             # Qdrant counts this threshold in KiB of vectors.
             optimizers=qe.EdgeOptimizersConfig(indexing_threshold=self._hnsw_above * dim * 4 // 1024),
+            payload_memory=qe.Memory.Cold,
+            id_tracker_memory=qe.Memory.Cold,  # id mappings of immutable segments, memory-mapped
             **extra,
         )
 
@@ -212,7 +220,7 @@ class EdgeStore:
         if spec.mode == "hybrid":
             fusion = (qe.Fusion.Dbsf() if spec.fusion.method == "dbsf"
                       else qe.Fusion.Rrf(k=spec.fusion.k, weights=list(spec.fusion.weights)))
-            prefetches = [qe.Prefetch(limit=spec.prefetch, query=dense, filter=flt),
+            prefetches = [qe.Prefetch(limit=spec.prefetch, query=dense, filter=flt, params=self._params(spec)),
                           qe.Prefetch(limit=spec.prefetch, query=sparse_q, filter=flt)]
             return qe.QueryRequest(limit=spec.limit, prefetches=prefetches, query=fusion, with_payload=payload)
         query = sparse_q if spec.mode == "sparse" else dense
@@ -224,7 +232,8 @@ class EdgeStore:
         if spec.exact:
             return qe.SearchParams(exact=True, quantization=qe.QuantizationSearchParams(ignore=True))
         # Quantized scores pick candidates; the original vectors rescore them.
-        return qe.SearchParams(hnsw_ef=HNSW_EF, quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
+        return qe.SearchParams(hnsw_ef=spec.hnsw_ef or HNSW_EF,
+                               quantization=qe.QuantizationSearchParams(rescore=True, oversampling=2.0))
 
     def query(self, spec: QuerySpec) -> list[StoreHit]:
         return self.query_batch([spec])[0]
@@ -267,6 +276,24 @@ class EdgeStore:
         self._shard.close()
 
 
+def _read_ahead(path: Path) -> None:
+    """Read, in large sequential chunks, the files a shard load pages in (write-ahead log, int8
+    vectors, graph links, id tracker, payload indexes), so the load finds them in the page cache.
+    Left to the load's page faults they arrive in small random reads: a 200k-chunk shard whose files
+    had left the cache took 2.6 s to open, 0.5 s with this (an fadvise WILLNEED hint did not help).
+    The original vectors (read only to rescore a few candidates) and payload pages are not read."""
+    buf = bytearray(1 << 22)
+    for file in path.rglob("*"):
+        if file.name == "matrix.dat" or "payload_storage" in file.parts or not file.is_file():
+            continue
+        try:
+            with open(file, "rb", buffering=0) as f:
+                while f.readinto(buf):
+                    pass
+        except OSError:
+            continue  # the load itself reports what is really unreadable
+
+
 # --- Qdrant server or cluster, through qdrant-client -----------------------------------------
 
 
@@ -278,6 +305,7 @@ class ServerStore:
 
         self._m = models
         self._name = collection
+        self._local = url == ":memory:" or url.startswith("local:")
         try:
             if url == ":memory:":
                 self._client = QdrantClient(location=":memory:")
@@ -349,7 +377,9 @@ class ServerStore:
             return m.QueryRequest(prefetch=prefetch, query=fusion, limit=spec.limit, with_payload=payload)
         if spec.mode == "sparse":
             return m.QueryRequest(query=sparse_q, using=SPARSE, filter=flt, limit=spec.limit, with_payload=payload)
-        params = m.SearchParams(exact=True) if spec.exact else None
+        params = m.SearchParams(exact=True) if spec.exact else m.SearchParams(hnsw_ef=spec.hnsw_ef or HNSW_EF)
+        if self._local:
+            params = None  # qdrant-client's local mode always scans exactly, and warns about params
         return m.QueryRequest(query=dense_q, using=DENSE, filter=flt, limit=spec.limit, with_payload=payload, params=params)
 
     def query(self, spec: QuerySpec) -> list[StoreHit]:

@@ -117,4 +117,12 @@ def test_large_segments_get_an_hnsw_graph_and_int8_vectors_and_keep_recall(tmp_p
         exact = {h.id for h in store.query(QuerySpec(limit=10, dense=q.tolist(), with_text=False, exact=True))}
         hits += len(found & exact)
     assert hits / 500 >= 0.95
+    before = store.query(QuerySpec(limit=5, dense=vecs[3].tolist(), with_text=False))
     store.close()
+    # Reopened (files read ahead, keyword indexes and id tracker memory-mapped): the same answers,
+    # and the on-disk keyword indexes still serve doc lookups and path filters.
+    again = EdgeStore(tmp_path / "big", 32, create=False)
+    assert again.query(QuerySpec(limit=5, dense=vecs[3].tolist(), with_text=False)) == before
+    assert [c["doc"] for c in again.doc_chunks("4321")] == ["4321"]
+    assert again.query(QuerySpec(limit=3, dense=vecs[3].tolist(), paths=["elsewhere"])) == []
+    again.close()
