@@ -6,7 +6,7 @@ noise), queries drawn from the same distribution. ``--no-hnsw`` measures the exa
 the HNSW threshold instead. ``--ef`` then searches the same shard with other graph widths, so the
 recall/latency trade-off behind ``store.HNSW_EF`` is measured on one build.
 
-    python tests/bench/store_1m.py [--size 1000000] [--queries 100] [--no-hnsw] [--ef 64,128,256]
+    python tests/bench/store_1m.py [--size 1000000] [--queries 100] [--no-hnsw] [--no-quantize] [--ef 64,128,256]
 """
 
 from __future__ import annotations
@@ -53,12 +53,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--no-hnsw", action="store_true")
+    parser.add_argument("--no-quantize", action="store_true", help="float vectors in RAM, for the side-by-side")
     parser.add_argument("--ef", default="", help="comma-separated hnsw_ef values to sweep on the built shard")
     args = parser.parse_args()
     encoder = load_query_encoder("all-MiniLM-L6-v2")
     with tempfile.TemporaryDirectory(prefix="docsearch-1m-") as tmp:
         row = bench.scale(args.size, encoder.dim, lambda q: encoder.encode_queries([q])[0].tolist(),
-                          _queries(args.queries), Path(tmp), quantize=True,
+                          _queries(args.queries), Path(tmp), quantize=not args.no_quantize,
                           hnsw_above=10**12 if args.no_hnsw else None)
         efs = [int(x) for x in args.ef.split(",") if x]
         sweep = ef_sweep(Path(tmp) / f"scale-{args.size}", args.size, encoder.dim, efs, args.queries) if efs else []
