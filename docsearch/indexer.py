@@ -31,7 +31,7 @@ from .errors import IngestError
 from .ingest import content_hash, read_documents, walk
 from .manifest import IndexMeta, Manifest, SourceRow, check_model, read_meta, write_meta
 from .settings import Settings
-from .store import Store, StorePoint, bm25, open_store, point_id
+from .store import SPARSE_ID, Store, StorePoint, bm25, open_store, point_id
 from .types import Document, IndexReport, RecordFields, Skipped, Source
 
 
@@ -190,15 +190,32 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         run.manifest.remove(removed)
     run.files_total = len(todo)
     run.tick()
+    resparsed = _refresh_sparse(run) if run.meta.sparse != SPARSE_ID and known else 0
     if todo:
         _admit_backend(run)
         _embed_sources(run, todo, known, fields)
+    if todo or resparsed:
         run.store().finish()
+    if run.meta.sparse != SPARSE_ID:
+        run.meta = replace(run.meta, sparse=SPARSE_ID)  # every point now has the current BM25 vectors
+        write_meta(run.settings.index_dir, run.meta)
     return IndexReport(
         indexed=run.indexed,
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
+        resparsed=resparsed,
     )
+
+
+def _refresh_sparse(run: _Run) -> int:
+    """Give the stored chunks BM25 vectors from their stored texts: for an index made before it had
+    them, or by another sparse embedder. Dense vectors are kept, so nothing is re-embedded. The
+    index records the new embedder only once all are done, so an interrupted run starts over."""
+    store, done = run.store(), 0
+    for page in store.texts():
+        store.set_sparse(list(zip([pid for pid, _ in page], bm25().documents([t for _, t in page]), strict=True)))
+        done += len(page)
+    return done
 
 
 def _admit_backend(run: _Run) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexNotFoundError, ModelMismatchError
+from .store import SPARSE_ID
 from .types import Fusion
 
 META_FILE = "index.json"
@@ -39,7 +40,7 @@ class IndexMeta:
     embedder: str = "torch"  # the backend that created the index: the reference for the others
     embedders: tuple[str, ...] = ()  # every backend that has embedded chunks here, once admitted
     fusion: Fusion = field(default_factory=Fusion)
-    sparse: str = "qdrant-edge-bm25-english"
+    sparse: str = SPARSE_ID  # the sparse embedder that made the BM25 vectors; "" for none
     version: str = ""
     created: float = 0.0
 
@@ -54,6 +55,7 @@ class IndexMeta:
         fusion = data.pop("fusion", None) or {}
         fusion["weights"] = tuple(fusion.get("weights", (1.0, 1.0)))
         data["embedders"] = tuple(data.get("embedders") or (data.get("embedder", "torch"),))
+        data.setdefault("sparse", "")  # written before sparse vectors were recorded: assume none
         known = {f for f in cls.__dataclass_fields__}
         return cls(fusion=Fusion(**fusion), **{k: v for k, v in data.items() if k in known})
 

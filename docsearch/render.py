@@ -75,6 +75,8 @@ def print_report(console: Console, report: IndexReport) -> None:
         f"in {report.seconds:.1f}s ({rate:.0f} chunks/s); [cyan]unchanged[/] {report.unchanged}; "
         f"[magenta]removed[/] {report.removed}; [yellow]skipped[/] {len(report.skipped)}"
     )
+    if report.resparsed:
+        console.print(f"[cyan]BM25 vectors[/] added to {report.resparsed} stored chunk(s); dense vectors kept")
     for s in report.skipped:
         console.print(f"  [yellow]skipped[/] {s.path}: {s.reason}", highlight=False)
 

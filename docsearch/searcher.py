@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from .encoders import Encoder, load_query_encoder, model_fingerprint, model_id
-from .errors import ConfigError
+from .errors import ConfigError, IndexNotFoundError
 from .manifest import IndexMeta, Manifest, check_model, read_meta
 from .settings import Settings
-from .store import QuerySpec, Store, StoreHit, open_store
+from .store import SPARSE_ID, QuerySpec, Store, StoreHit, open_store
 from .types import Fusion, Hit
 
 MODES = ("dense", "sparse", "hybrid")
@@ -87,6 +87,10 @@ class Searcher:
         """Top ``k`` documents per query (after skipping ``offset``), best chunk per document."""
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode != "dense" and self.meta.sparse != SPARSE_ID:
+            raise IndexNotFoundError(
+                f"index {self.meta.name!r} has no current BM25 vectors for --mode {mode}; add them, without "
+                f"re-embedding, with: docsearch index PATH --index {self.meta.name}")
         paths = self.matching_paths(path_glob) if path_glob else None
         if paths is not None and not paths:
             return [[] for _ in queries]

@@ -11,7 +11,7 @@ with Qdrant's IDF modifier, and a payload (doc, title, path, chunk, text, ...).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,9 @@ from .types import Fusion
 
 DENSE = "dense"
 SPARSE = "bm25"
+# Names the sparse embedder and its settings (Bm25Embedder below). Indexes record it; one recorded
+# with another value (or none) gets its sparse vectors recomputed by the next `docsearch index`.
+SPARSE_ID = "qdrant-edge-bm25-english"
 KEYWORD_FIELDS = ("path", "doc")
 # Below this many chunks a brute-force scan answers in about 20 ms on two cores; above it the
 # optimizer turns each full segment into an immutable one with an HNSW graph (m=16, ef_construct
@@ -86,6 +89,8 @@ class Store(Protocol):
     def query(self, spec: QuerySpec) -> list[StoreHit]: ...
     def query_batch(self, specs: Sequence[QuerySpec]) -> list[list[StoreHit]]: ...
     def doc_chunks(self, doc: str) -> list[dict[str, Any]]: ...
+    def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]: ...
+    def set_sparse(self, items: Sequence[tuple[str, Sparse]]) -> None: ...
     def count(self) -> int: ...
     def finish(self, quantize: bool | None = None) -> None: ...
     def drop(self) -> None: ...
@@ -253,6 +258,23 @@ class EdgeStore:
         records, _ = self._shard.scroll(qe.ScrollRequest(limit=10_000, filter=flt, with_payload=True))
         return sorted((dict(r.payload or {}) for r in records), key=lambda p: p.get("chunk", 0))
 
+    def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
+        """(id, chunk text) of every point, a page at a time."""
+        qe, offset = self._qe, None
+        while True:
+            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=["text"],
+                                                                  with_vector=False))
+            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
+            if offset is None:
+                return
+
+    def set_sparse(self, items: Sequence[tuple[str, Sparse]]) -> None:
+        """Replace the sparse vectors of existing points; their dense vectors stay as they are."""
+        qe = self._qe
+        vectors = [qe.PointVectors(pid, {SPARSE: qe.SparseVector(sp.indices, sp.values)}) for pid, sp in items]
+        if vectors:
+            self._shard.update(qe.UpdateOperation.update_vectors(vectors))
+
     def count(self) -> int:
         return int(self._shard.count(self._qe.CountRequest(exact=True)))
 
@@ -397,6 +419,22 @@ class ServerStore:
         flt = m.Filter(must=[m.FieldCondition(key="doc", match=m.MatchValue(value=doc))])
         records, _ = self._client.scroll(self._name, scroll_filter=flt, limit=10_000, with_payload=True)
         return sorted((dict(r.payload or {}) for r in records), key=lambda p: p.get("chunk", 0))
+
+    def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
+        offset = None
+        while True:
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=["text"],
+                                                  with_vectors=False)
+            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
+            if offset is None:
+                return
+
+    def set_sparse(self, items: Sequence[tuple[str, Sparse]]) -> None:
+        m = self._m
+        vectors = [m.PointVectors(id=pid, vector={SPARSE: m.SparseVector(indices=sp.indices, values=sp.values)})
+                   for pid, sp in items]
+        if vectors:
+            self._client.update_vectors(self._name, vectors, wait=True)
 
     def count(self) -> int:
         return int(self._client.count(self._name, exact=True).count)

@@ -88,6 +88,7 @@ class IndexReport:
     seconds: float = 0.0
     embed_seconds: float = 0.0
     skipped: tuple[Skipped, ...] = field(default_factory=tuple)
+    resparsed: int = 0  # stored chunks given BM25 vectors they lacked, without re-embedding
 
 
 @dataclass(frozen=True)

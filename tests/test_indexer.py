@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from conftest import write_files
 
-from docsearch.errors import ModelMismatchError
+from docsearch.errors import IndexNotFoundError, ModelMismatchError
 from docsearch.indexer import index_paths
+from docsearch.manifest import read_meta
 from docsearch.searcher import Searcher
 from docsearch.settings import Settings
+from docsearch.store import SPARSE_ID, Sparse, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -149,3 +151,28 @@ def test_records_use_the_record_id(tmp_path: Path, home: Path, encoder: object) 
     with Searcher.open(settings(home), encoder=encoder) as s:  # type: ignore[arg-type]
         hit = s.search("lunar pull on the sea", k=1)[0]
         assert (hit.doc, hit.title, hit.path) == ("r2", "Tides", "corpus.jsonl")
+
+
+def test_an_index_without_bm25_vectors_gets_them_without_re_embedding(corpus: Path, home: Path, encoder: object) -> None:
+    index_paths(settings(home), [corpus], encoder=encoder)  # type: ignore[arg-type]
+    with Searcher.open(settings(home), encoder=encoder) as s:  # type: ignore[arg-type]
+        dense = [(h.path, round(h.score, 5)) for h in s.search("distant galaxies", k=4)]
+    # Make it an index from before BM25 vectors: none recorded in index.json, none stored.
+    meta_file = home / "t" / "index.json"
+    data = json.loads(meta_file.read_text())
+    del data["sparse"]
+    meta_file.write_text(json.dumps(data))
+    store = open_store(home / "t", data["dim"], create=False)
+    store.set_sparse([(pid, Sparse([], [])) for page in store.texts() for pid, _ in page])
+    store.close()
+    with Searcher.open(settings(home), encoder=encoder) as s, \
+            pytest.raises(IndexNotFoundError, match=r"no current BM25 vectors.*docsearch index PATH --index t"):
+        s.search("curved mirror", mode="hybrid")
+
+    report = index_paths(settings(home), [corpus], encoder=encoder)  # type: ignore[arg-type]
+    assert (report.resparsed, report.chunks, report.indexed, report.unchanged) == (4, 0, 0, 4)
+    assert read_meta(home / "t").sparse == SPARSE_ID
+    with Searcher.open(settings(home), encoder=encoder) as s:  # type: ignore[arg-type]
+        assert s.search("curved mirror", k=1, mode="sparse")[0].path == "space/telescopes.txt"
+        assert [(h.path, round(h.score, 5)) for h in s.search("distant galaxies", k=4)] == dense
+    assert index_paths(settings(home), [corpus], encoder=encoder).resparsed == 0  # type: ignore[arg-type]

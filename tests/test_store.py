@@ -75,6 +75,21 @@ def test_sparse_search_finds_the_exact_term(store: Store) -> None:
     assert hits[0].payload["doc"] == "zx"
 
 
+def test_texts_pages_every_point_and_set_sparse_leaves_dense_alone(store: Store) -> None:
+    store.upsert(points())
+    pages = list(store.texts(page=3))
+    assert [len(p) for p in pages] == [3, 1]
+    texts = dict(item for page in pages for item in page)
+    assert texts[point_id("src", "garden", 0)] == TEXTS["garden"]
+    # Give "garden" the BM25 vector of another text: sparse search follows, dense does not move.
+    garden = point_id("src", "garden", 0)
+    store.set_sparse([(garden, bm25().documents(["orchids in the greenhouse"])[0])])
+    assert store.query(QuerySpec(limit=1, mode="sparse", text="orchids"))[0].id == garden
+    assert store.query(QuerySpec(limit=1, mode="sparse", text="tomato staking")) == []
+    assert store.query(QuerySpec(limit=1, dense=vec(0)))[0].score == pytest.approx(1.0, abs=1e-4)
+    assert store.count() == len(TEXTS)
+
+
 @pytest.mark.parametrize("fusion", [Fusion("rrf", 2, (1.0, 1.0)), Fusion("rrf", 60, (1.0, 3.0)), Fusion("dbsf")])
 def test_hybrid_fuses_both_lists(store: Store, fusion: Fusion) -> None:
     store.upsert(points())
