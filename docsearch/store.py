@@ -273,7 +273,10 @@ class EdgeStore:
         qe = self._qe
         vectors = [qe.PointVectors(pid, {SPARSE: qe.SparseVector(sp.indices, sp.values)}) for pid, sp in items]
         if vectors:
-            self._shard.update(qe.UpdateOperation.update_vectors(vectors))
+            try:
+                self._shard.update(qe.UpdateOperation.update_vectors(vectors))
+            except Exception as exc:
+                raise StoreError(f"cannot store BM25 vectors: {exc}") from exc
 
     def count(self) -> int:
         return int(self._shard.count(self._qe.CountRequest(exact=True)))
@@ -434,7 +437,10 @@ class ServerStore:
         vectors = [m.PointVectors(id=pid, vector={SPARSE: m.SparseVector(indices=sp.indices, values=sp.values)})
                    for pid, sp in items]
         if vectors:
-            self._client.update_vectors(self._name, vectors, wait=True)
+            try:
+                self._client.update_vectors(self._name, vectors, wait=True)
+            except Exception as exc:  # e.g. a collection made without a sparse vector slot
+                raise StoreError(f"cannot store BM25 vectors in {self._name!r}: {type(exc).__name__}: {exc}") from exc
 
     def count(self) -> int:
         return int(self._client.count(self._name, exact=True).count)
