@@ -7,50 +7,31 @@ indexer turns into a ``Skipped`` of its own.
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import fnmatch
 import hashlib
-import io
-import itertools
-import json
-import logging
 import os
-import re
 import stat
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from .errors import IngestError
+from .formats import (
+    HTML_SUFFIXES,
+    MAX_FILE_BYTES,
+    PDF_SUFFIXES,
+    RECORD_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    file_name,
+    plain_title,
+    read_html,
+    read_pdf,
+    read_records,
+)
 from .types import Document, RecordFields, Skipped, Source
 
-PLAIN_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".org", ".adoc", ".tex"})
-MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
-CODE_SUFFIXES = frozenset(
-    (
-        ".py .pyi .js .mjs .cjs .ts .tsx .jsx .java .c .h .cpp .hpp .cc .cxx .hh .go"
-        " .rs .rb .sh .bash .zsh .toml .yaml .yml .ini .cfg .sql .cs .kt .kts .swift"
-        " .php .scala .lua .r .jl .pl .pm .ex .exs .erl .hs .ml .clj .dart .vue"
-        " .svelte .css .scss .proto .graphql"
-    ).split()
-)
-HTML_SUFFIXES = frozenset({".html", ".htm"})
-PDF_SUFFIXES = frozenset({".pdf"})
-RECORD_SUFFIXES = frozenset({".jsonl", ".json", ".csv", ".tsv"})
-SUPPORTED_SUFFIXES: frozenset[str] = PLAIN_SUFFIXES | CODE_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | RECORD_SUFFIXES
-
-MAX_FILE_BYTES = 50 * 1024 * 1024
 _SNIFF_BYTES = 8192
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 # Markers for a virtualenv / conda env whatever the directory is called.
 _ENV_MARKERS = ("pyvenv.cfg", "conda-meta")
-
-# Fallback keys, tried in order when the configured key is absent from a record.
-_ID_KEYS = ("id", "_id", "doc_id", "docid")
-_TEXT_KEYS = ("text", "body", "content", "contents")
-_TITLE_KEYS = ("title",)
-
 
 # --------------------------------------------------------------------------- walk
 
@@ -209,13 +190,13 @@ def read_documents(source: Source, fields: RecordFields = RecordFields()) -> lis
         raise IngestError(f"unsupported file type {suffix or '(no suffix)'}")
     data = _read_bytes(source.abspath)
     if suffix in PDF_SUFFIXES:
-        return [_read_pdf(data, source)]
+        return [read_pdf(data, source)]
     text = _decode_text(data)
     if suffix in HTML_SUFFIXES:
-        return [_read_html(text, source)]
+        return [read_html(text, source)]
     if suffix in RECORD_SUFFIXES:
-        return _read_records(text, suffix, source, fields)
-    title = _plain_title(text, suffix) or _file_name(source)
+        return read_records(text, suffix, source, fields)
+    title = plain_title(text, suffix) or file_name(source)
     return [Document(source.path, title, text, source.path, line=1, line_mapped=True)]
 
 
@@ -275,415 +256,3 @@ def _bom_encoding(data: bytes) -> str | None:
 
 def _file_name(source: Source) -> str:
     return source.path.rsplit("/", 1)[-1] or os.path.basename(source.abspath)
-
-
-# --------------------------------------------------------------------------- titles
-
-_ATX = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-_MD_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_RST_UNDERLINE = re.compile(r"""^([=\-~^"'`#*+:._!$%&,/;<>?@\\|])\1{2,}[ \t]*$""")
-_TITLE_SCAN_LINES = 400
-_MAX_TITLE = 200
-
-
-def _plain_title(text: str, suffix: str) -> str | None:
-    """First heading of a prose file; None for code (its file name is the title)."""
-    if suffix in CODE_SUFFIXES:
-        return None
-    lines = text.split("\n", _TITLE_SCAN_LINES)[:_TITLE_SCAN_LINES]
-    if suffix == ".rst":
-        return _rst_title(lines)
-    front, lines = _split_front_matter(lines)
-    if front:
-        return front
-    title = _markdown_title(lines)
-    if title is None and suffix not in MARKDOWN_SUFFIXES:
-        title = _rst_title(lines)  # .txt files are often written RST-style
-    return title
-
-
-def _split_front_matter(lines: list[str]) -> tuple[str | None, list[str]]:
-    """YAML front matter ('---' ... '---') is no setext heading; use its title."""
-    if not lines or lines[0].strip() != "---":
-        return None, lines
-    for i in range(1, len(lines)):
-        if lines[i].strip() in ("---", "..."):
-            for line in lines[1:i]:
-                key, _, value = line.partition(":")
-                if key.strip() == "title" and value.strip():
-                    return _clean_title(value.strip().strip("\"'")), lines[i + 1 :]
-            return None, lines[i + 1 :]
-    return None, lines
-
-
-def _markdown_title(lines: list[str]) -> str | None:
-    in_fence = False
-    prev = ""
-    for line in lines:
-        if _FENCE.match(line):
-            in_fence = not in_fence
-            prev = ""
-            continue
-        if in_fence:
-            continue
-        if m := _ATX.match(line):
-            return _clean_title(m.group(1))
-        if prev.strip() and _MD_UNDERLINE.match(line) and not _MD_UNDERLINE.match(prev):
-            return _clean_title(prev)
-        prev = line
-    return None
-
-
-def _rst_title(lines: list[str]) -> str | None:
-    for prev, line in itertools.pairwise(lines):
-        title = prev.strip()
-        if (
-            title
-            and any(c.isalnum() for c in title)
-            and not title.startswith("..")
-            and _RST_UNDERLINE.match(line)
-            and len(line.rstrip()) >= len(title)
-        ):
-            return _clean_title(title)
-    return None
-
-
-def _clean_title(title: str) -> str:
-    title = " ".join(title.split())
-    return title[:_MAX_TITLE]
-
-
-# --------------------------------------------------------------------------- HTML
-
-_DROP_TAGS = [
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "head",
-    "svg",
-    "iframe",
-    "object",
-]
-_BLOCK_TAGS = (
-    "address,article,aside,blockquote,dd,details,dialog,div,dl,dt,fieldset,figcaption,"
-    "figure,footer,form,h1,h2,h3,h4,h5,h6,header,hr,li,main,nav,ol,p,section,summary,"
-    "table,tr,ul,caption"
-)
-_PARA = "\ue000"  # private-use sentinels survive parsing and whitespace collapsing
-_BREAK = "\ue001"
-_SPACES = re.compile(r"\s+")  # the sentinels are not whitespace, so they survive
-
-
-def _read_html(text: str, source: Source) -> Document:
-    # Imported lazily: only HTML files need the parser.
-    from selectolax.lexbor import LexborHTMLParser
-
-    tree = LexborHTMLParser(text)
-    title = _html_title(tree)
-    body = _html_body_text(tree)
-    if not body and not title:
-        raise IngestError("no visible text in HTML")
-    paragraphs = body.split("\n\n") if body else []
-    if title and (not paragraphs or paragraphs[0] != title):
-        body = f"{title}\n\n{body}" if body else title  # title is searchable text too
-    return Document(source.path, title or _file_name(source), body, source.path)
-
-
-def _html_title(tree: Any) -> str:
-    for selector in ("title", "h1"):
-        node = tree.css_first(selector)
-        if node is not None:
-            title = _clean_title(node.text(deep=True, separator=" "))
-            if title:
-                return title
-    return ""
-
-
-def _html_body_text(tree: Any) -> str:
-    root = tree.body or tree.root
-    if root is None:
-        return ""
-    for node in root.css(",".join(_DROP_TAGS)):
-        node.decompose()
-    for node in root.css("pre"):
-        node.replace_with(_PARA + node.text(deep=True).replace("\n", _BREAK) + _PARA)
-    for node in root.css("br"):
-        node.replace_with(_BREAK)
-    for node in root.css("td,th"):
-        node.insert_after(" ")  # cells of a row stay on one line, but apart
-    for node in root.css(_BLOCK_TAGS):
-        node.insert_before(_PARA)
-        node.insert_after(_PARA)
-    raw = root.text(deep=True, separator="")
-    paragraphs = []
-    for chunk in raw.split(_PARA):
-        lines = (_SPACES.sub(" ", part).strip() for part in chunk.split(_BREAK))
-        para = "\n".join(line for line in lines if line)
-        if para:
-            paragraphs.append(para)
-    return "\n\n".join(paragraphs)
-
-
-# --------------------------------------------------------------------------- PDF
-
-
-@contextlib.contextmanager
-def _quiet_pypdf() -> Iterator[None]:
-    """pypdf logs and warns about every malformed object; the library stays silent."""
-    logger = logging.getLogger("pypdf")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL + 1)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def _read_pdf(data: bytes, source: Source) -> Document:
-    with _quiet_pypdf():
-        reader = _open_pdf(data)
-        pages = _pdf_pages(reader)
-        title = _pdf_title(reader)
-    if not pages:
-        raise IngestError("no extractable text in PDF (scanned or image-only?)")
-    return Document(source.path, title or _file_name(source), "\n\n".join(pages), source.path)
-
-
-def _open_pdf(data: bytes) -> Any:
-    # Imported lazily: pypdf is slow to import and only PDFs need it.
-    from pypdf import PdfReader
-
-    if b"%PDF-" not in data[:1024]:
-        raise IngestError("corrupt PDF: no %PDF header")
-    # pypdf raises many exception types on malformed input (not only PdfReadError),
-    # so anything it throws means the file is unusable.
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        encrypted = reader.is_encrypted
-    except Exception as exc:
-        raise IngestError(f"corrupt PDF: {_one_line(exc)}") from exc
-    if encrypted:
-        _decrypt_pdf(reader)
-    try:
-        count = len(reader.pages)
-    except Exception as exc:
-        raise IngestError(f"corrupt PDF: {_one_line(exc)}") from exc
-    if count == 0:
-        raise IngestError("PDF has no pages")
-    return reader
-
-
-def _decrypt_pdf(reader: Any) -> None:
-    # Many "encrypted" PDFs only restrict printing and open with an empty password.
-    try:
-        ok = reader.decrypt("")
-    except Exception:  # noqa: BLE001 - unsupported cipher, missing crypto package...
-        ok = False
-    if not ok:
-        raise IngestError("encrypted PDF (password required)")
-
-
-def _pdf_pages(reader: Any) -> list[str]:
-    pages: list[str] = []
-    failures = 0
-    try:
-        page_list = list(reader.pages)
-    except Exception as exc:
-        raise IngestError(f"corrupt PDF: {_one_line(exc)}") from exc
-    for page in page_list:
-        try:
-            text = page.extract_text() or ""
-        except Exception:  # noqa: BLE001 - pypdf fails in many ways on bad pages
-            failures += 1  # one bad page should not lose the rest of the document
-            continue
-        text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
-        if text:
-            pages.append(text)
-    if failures and not pages:
-        raise IngestError(f"corrupt PDF: text extraction failed on {failures} page(s)")
-    return pages
-
-
-def _pdf_title(reader: Any) -> str:
-    try:
-        meta = reader.metadata
-        title = meta.title if meta is not None else None
-    except Exception:  # noqa: BLE001 - damaged metadata only costs us the title
-        return ""
-    return _clean_title(title) if isinstance(title, str) else ""
-
-
-def _one_line(exc: BaseException) -> str:
-    msg = " ".join(str(exc).split()) or type(exc).__name__
-    return msg[:160]
-
-
-# --------------------------------------------------------------------------- records
-
-
-class _Tally:
-    """Counts why records were rejected, so an empty result can say why."""
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.malformed = 0
-        self.not_object = 0
-        self.no_id = 0
-        self.no_text = 0
-        self.empty_text = 0
-        self.duplicate = 0
-
-    def reason(self, fields: RecordFields) -> str:
-        parts = [
-            (self.malformed, "malformed"),
-            (self.not_object, "not an object"),
-            (self.no_id, f"without id (tried {_tried(fields.id, _ID_KEYS)})"),
-            (self.no_text, f"without text (tried {_tried(fields.text, _TEXT_KEYS)})"),
-            (self.empty_text, "with empty text"),
-            (self.duplicate, "with a duplicate id"),
-        ]
-        detail = ", ".join(f"{n} {what}" for n, what in parts if n)
-        return f"no usable records among {self.records}" + (f": {detail}" if detail else "")
-
-
-def _tried(key: str, fallbacks: tuple[str, ...]) -> str:
-    return "/".join(dict.fromkeys((key, *fallbacks)))
-
-
-def _read_records(text: str, suffix: str, source: Source, fields: RecordFields) -> list[Document]:
-    tally = _Tally()
-    if suffix == ".jsonl":
-        rows = _jsonl_rows(text, tally)
-    elif suffix == ".json":
-        rows = _json_rows(text)
-    else:
-        rows = _csv_rows(text, suffix)
-    docs: list[Document] = []
-    seen: set[str] = set()
-    for line, record in rows:
-        tally.records += 1
-        doc = _record_document(record, line, source.path, fields, tally)
-        if doc is None:
-            continue
-        if doc.doc_id in seen:
-            tally.duplicate += 1  # the id is the document's key downstream: keep the first
-            continue
-        seen.add(doc.doc_id)
-        docs.append(doc)
-    if not docs:
-        raise IngestError(tally.reason(fields))
-    return docs
-
-
-def _record_document(record: Any, line: int, path: str, fields: RecordFields, tally: _Tally) -> Document | None:
-    if not isinstance(record, dict):
-        tally.not_object += 1
-        return None
-    doc_id = _scalar(_lookup(record, fields.id, _ID_KEYS))
-    if not doc_id:
-        tally.no_id += 1
-        return None
-    body = _scalar(_lookup(record, fields.text, _TEXT_KEYS), strip=False)
-    if body is None:
-        tally.no_text += 1
-        return None
-    if not body.strip():
-        tally.empty_text += 1
-        return None
-    if "\r" in body:
-        body = body.replace("\r\n", "\n").replace("\r", "\n")
-    title = _scalar(_lookup(record, fields.title, _TITLE_KEYS)) or ""
-    return Document(doc_id, title, body, path, line=line, line_mapped=False)
-
-
-def _lookup(record: dict[str, Any], key: str, fallbacks: tuple[str, ...]) -> Any:
-    value = record.get(key)
-    if value is not None:
-        return value
-    for alt in fallbacks:
-        value = record.get(alt)
-        if value is not None:
-            return value
-    return None
-
-
-def _scalar(value: Any, strip: bool = True) -> str | None:
-    """Strings as they are, numbers stringified; lists, dicts and bools are unusable."""
-    if isinstance(value, str):
-        return value.strip() if strip else value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _jsonl_rows(text: str, tally: _Tally) -> Iterator[tuple[int, Any]]:
-    loads = json.loads
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, loads(line)
-        except ValueError:
-            tally.records += 1  # counted here because it never reaches the caller
-            tally.malformed += 1
-
-
-def _json_rows(text: str) -> list[tuple[int, Any]]:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise IngestError(f"invalid JSON: {_one_line(exc)}") from None
-    return [(1, record) for record in _json_records(data)]
-
-
-_LIST_KEYS = (
-    "documents",
-    "docs",
-    "records",
-    "data",
-    "corpus",
-    "items",
-    "rows",
-    "results",
-)
-
-
-def _json_records(data: Any) -> list[Any]:
-    """A list of records, an object holding one, a {id: record} map, or one record."""
-    if isinstance(data, list):
-        return data
-    if not isinstance(data, dict):
-        raise IngestError("JSON holds neither records nor an object")
-    lists = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
-    for key in (*_LIST_KEYS, *lists):
-        if key in lists:
-            return lists[key]
-    if data and all(isinstance(v, dict) for v in data.values()):
-        # {"doc1": {"title": ..., "text": ...}}: the key is the id unless given.
-        return [{"id": key, **value} for key, value in data.items()]
-    return [data]
-
-
-def _csv_rows(text: str, suffix: str) -> Iterable[tuple[int, Any]]:
-    header = text.split("\n", 1)[0]
-    delimiter = "\t" if suffix == ".tsv" else max(",;\t|", key=header.count)
-    # Long text fields exceed csv's 128 KiB default; the file cap already bounds them.
-    if csv.field_size_limit() < MAX_FILE_BYTES:
-        csv.field_size_limit(MAX_FILE_BYTES)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
-    try:
-        if reader.fieldnames is None:
-            raise IngestError("CSV has no header row")
-        reader.fieldnames = [name.strip() for name in reader.fieldnames]
-        rows = []
-        start = reader.line_num + 1
-        for row in reader:
-            rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise IngestError(f"malformed CSV at line {reader.line_num}: {exc}") from None
-    return rows
