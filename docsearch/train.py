@@ -9,15 +9,16 @@ epoch; the best epoch's weights are what gets saved, as one ordinary
 sentence-transformers directory, with ``training_report.json`` and
 ``training_plot.png`` beside the weights.
 
-torch and sentence-transformers are imported inside the functions that need
-them, so importing this module (and ``docsearch --help``) stays instant.
+Batches come from :mod:`docsearch.batches`, the Siamese or half-twin model from
+:mod:`docsearch.twins`. torch and sentence-transformers are imported inside the
+functions that need them, so importing this module (and ``docsearch --help``)
+stays instant.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import time
@@ -26,8 +27,10 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, DataError, ModelError
+from .batches import Batch, epoch_batches, negatives_per_query, split_queries
+from .errors import ConfigError, DataError
 from .pairs import ResolveDoc, TrainingData, load_training_data
+from .twins import bf16_ok, build_model, cosine_topk, encode, is_routed, quiet_transformers, resolve_base
 
 if TYPE_CHECKING:
     import torch
@@ -175,208 +178,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-# --------------------------------------------------------------------------- data -> batches
-
-
-def split_queries(data: TrainingData, fraction: float, seed: int) -> tuple[list[str], list[str]]:
-    """(train, dev) query ids; dev holds ``fraction`` of the queries that have a positive."""
-    judged = sorted(q for q in data.queries if data.positives.get(q))
-    random.Random(seed).shuffle(judged)
-    n_dev = round(len(judged) * fraction)
-    if fraction > 0 and n_dev == 0 and len(judged) >= 2:
-        n_dev = 1  # a tiny data set still gets a dev query rather than silently none
-    dev = judged[:n_dev]
-    # Queries with only negatives cannot be judged on dev; they still train contrastive losses.
-    train = judged[n_dev:] + sorted(q for q in data.queries if not data.positives.get(q))
-    if not any(data.positives.get(q) for q in train):
-        raise DataError("no training query with a relevant document is left after the dev split")
-    return train, dev
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Ids for one step. ``docs`` pair with ``queries`` row by row; ``negs`` are extra documents."""
-
-    queries: tuple[str, ...]
-    docs: tuple[str, ...]
-    negs: tuple[str, ...] = ()
-    labels: tuple[int, ...] = ()
-
-
-def negatives_per_query(data: TrainingData, train_q: Sequence[str], mined: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Labelled negatives first, then mined ones, without repeats."""
-    pool: dict[str, list[str]] = {}
-    for q in train_q:
-        seen = dict.fromkeys([*data.negatives.get(q, ()), *mined.get(q, ())])
-        if seen:
-            pool[q] = list(seen)
-    return pool
-
-
-def epoch_batches(
-    loss: str,
-    data: TrainingData,
-    train_q: Sequence[str],
-    negatives: Mapping[str, Sequence[str]],
-    per_example: int,
-    batch_size: int,
-    rng: random.Random,
-) -> list[Batch]:
-    """One epoch of batches for ``loss``; negatives are re-sampled each epoch."""
-    pairs = [(q, p) for q in train_q for p in data.positives.get(q, ())]
-    if loss == "mnrl":
-        rng.shuffle(pairs)
-        groups = _distinct_groups(pairs, batch_size)
-        return [_mnrl_batch(g, negatives, per_example, rng) for g in groups]
-    if loss == "triplet":
-        rows = [(q, p, n) for q, p in pairs for n in _sample(negatives.get(q, ()), per_example, rng)]
-        rng.shuffle(rows)
-        return [Batch(*map(tuple, zip(*rows[i : i + batch_size], strict=True))) for i in range(0, len(rows), batch_size)]
-    labelled = [(q, d, 1) for q, d in pairs] + [(q, n, 0) for q in train_q for n in negatives.get(q, ())]
-    rng.shuffle(labelled)
-    chunks = [labelled[i : i + batch_size] for i in range(0, len(labelled), batch_size)]
-    return [Batch(tuple(q for q, _, _ in c), tuple(d for _, d, _ in c), (), tuple(y for *_, y in c)) for c in chunks]
-
-
-def _sample(items: Sequence[str], k: int, rng: random.Random) -> list[str]:
-    return rng.sample(list(items), min(k, len(items)))
-
-
-def _mnrl_batch(group: Sequence[tuple[str, str]], negatives: Mapping[str, Sequence[str]], k: int, rng: random.Random) -> Batch:
-    negs = [n for q, _ in group for n in _sample(negatives.get(q, ()), k, rng)]
-    return Batch(tuple(q for q, _ in group), tuple(p for _, p in group), tuple(negs))
-
-
-def _distinct_groups(pairs: Sequence[tuple[str, str]], size: int) -> list[list[tuple[str, str]]]:
-    """Batches in which no query and no positive appears twice.
-
-    With in-batch negatives a repeated query or document would be a false
-    negative for its twin. Pairs that clash wait for a later batch; each pass
-    is linear, and clashes are rare, so few passes are needed.
-    """
-    groups: list[list[tuple[str, str]]] = []
-    pending = list(pairs)
-    while pending:
-        rest: list[tuple[str, str]] = []
-        group: list[tuple[str, str]] = []
-        seen: set[tuple[str, str]] = set()
-        for q, p in pending:
-            if ("q", q) in seen or ("d", p) in seen:
-                rest.append((q, p))
-                continue
-            group.append((q, p))
-            seen.update({("q", q), ("d", p)})
-            if len(group) == size:
-                groups.append(group)
-                group, seen = [], set()
-        if group:
-            groups.append(group)
-        pending = rest
-    return groups
-
-
-# --------------------------------------------------------------------------- model
-
-
-def resolve_base(name: str) -> Path:
-    """A local directory as is; otherwise the name as :func:`docsearch.encoders.resolve_model` knows it."""
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return path  # no need to import the encoders module (and what it imports)
-    from .encoders import resolve_model
-
-    return resolve_model(name)
-
-
-def _load_st(path: Path, device: str) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(str(path), device=device, local_files_only=True)
-    except Exception as exc:
-        raise ModelError(f"cannot load base model {str(path)!r}: {exc}") from exc
-    # Training wants fp32 master weights even when the saved copy is fp16/bf16.
-    return model.float()
-
-
-def _st_modules() -> tuple[type, type, type]:
-    try:
-        from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Router
-    except ImportError:  # older 5.x layout
-        from sentence_transformers.models import Dense, Normalize, Router  # type: ignore[no-redef]
-    return Dense, Normalize, Router
-
-
-def is_routed(model: SentenceTransformer) -> bool:
-    _, _, router = _st_modules()
-    return any(isinstance(m, router) for m in model.children())
-
-
-def build_model(base: Path, variant: str, shared_projection: bool, device: str) -> SentenceTransformer:
-    """Siamese: the base model. Half-twin: two copies behind a Router, then [Dense], Normalize."""
-    from sentence_transformers import SentenceTransformer
-    from torch import eye, nn
-
-    dense_cls, normalize_cls, router_cls = _st_modules()
-    model = _load_st(base, device)
-    if is_routed(model) or variant == "siamese":
-        if variant == "siamese" and is_routed(model):
-            raise ConfigError("the base model is a half-twin (query and document towers): use --variant half-twin")
-        return model
-    # Each tower ends before Normalize, so the shared projection sees raw pooled vectors.
-    towers = [[m for m in st.children() if not isinstance(m, normalize_cls)] for st in (model, _load_st(base, device))]
-    modules: list[nn.Module] = [router_cls.for_query_document(query_modules=towers[0], document_modules=towers[1])]
-    if shared_projection:
-        dim = int(model.get_embedding_dimension() or 0)
-        modules.append(dense_cls(dim, dim, bias=False, activation_function=nn.Identity(), init_weight=eye(dim)))
-    modules.append(normalize_cls())
-    return SentenceTransformer(modules=modules, device=device).float()
-
-
-def _bf16_ok(device: str) -> bool:
-    import torch
-
-    if device.startswith("cuda"):
-        return bool(torch.cuda.is_bf16_supported())
-    from .backends import cpu_has_bf16
-
-    return device == "cpu" and cpu_has_bf16()
-
-
-def _quiet_transformers() -> None:
-    """The library never prints: silence weight-loading bars and notices."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-
-
-def encode(model: SentenceTransformer, texts: Sequence[str], task: str, batch_size: int) -> torch.Tensor:
-    """Unit vectors on the model's device, through the query or the document tower."""
-    method = model.encode_query if task == "query" else model.encode_document
-    return method(
-        list(texts),
-        batch_size=batch_size,
-        convert_to_tensor=True,
-        normalize_embeddings=True,
-        show_progress_bar=False,
-    ).float()
-
-
-def cosine_topk(queries: torch.Tensor, docs: torch.Tensor, k: int, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact top-k by cosine (inputs are unit vectors), a block of queries at a time."""
-    import torch
-
-    k = min(k, docs.shape[0])
-    values, indices = [], []
-    for start in range(0, queries.shape[0], chunk):
-        top = torch.topk(queries[start : start + chunk] @ docs.T, k, dim=1)
-        values.append(top.values.cpu())
-        indices.append(top.indices.cpu())
-    return torch.cat(values), torch.cat(indices)
-
-
 # --------------------------------------------------------------------------- mining and dev metrics
 
 
@@ -450,7 +251,7 @@ class _Trainer:
 
         self.config, self.data, self.train_q, self.dev_q, self.emit = config, data, train_q, dev_q, emit
         self.device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self.amp = config.precision == "auto" and _bf16_ok(self.device)
+        self.amp = config.precision == "auto" and bf16_ok(self.device)
         self.eval_bs = config.eval_batch_size or (256 if self.device.startswith("cuda") else 64)
         self.doc_ids = list(data.corpus)
         self.counts: dict[str, int] = {**data.counts(), "train_queries": len(train_q), "dev_queries": len(dev_q)}
@@ -472,7 +273,7 @@ class _Trainer:
         import torch
 
         started = time.perf_counter()
-        _quiet_transformers()
+        quiet_transformers()
         torch.manual_seed(self.config.seed)
         base = resolve_base(self.config.base)
         c = self.config

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from docsearch.batches import epoch_batches, split_queries
 from docsearch.errors import ConfigError, DataError
 from docsearch.pairs import TrainingData, load_training_data
 from docsearch.train import (
@@ -23,9 +24,7 @@ from docsearch.train import (
     REPORT,
     ProgressEvent,
     TrainConfig,
-    epoch_batches,
     held_out_queries,
-    split_queries,
     train,
 )
 
