@@ -328,7 +328,7 @@ def _quality_subset(dataset: Path | None, sample: list[Document], queries: int
                     ) -> tuple[list[Document], dict[str, dict[str, int]], dict[str, str]]:
     if dataset is None or not (dataset / "qrels" / "test.tsv").is_file():
         return sample, {}, {}
-    from .evaluate import load_beir
+    from .beir import load_beir
 
     data = load_beir(dataset, "test")
     qids = list(data.queries)[:queries]

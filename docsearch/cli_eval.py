@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .beir import DEV_FRACTION, DEV_MAX
 from .errors import ConfigError, DocsearchError
-from .evaluate import DEV_FRACTION, DEV_MAX
 from .settings import Settings, load_settings
 from .types import Fusion
 
@@ -159,7 +159,8 @@ def _status() -> Iterator[tuple[Callable[[str], None], Callable[[IndexProgress],
 
 
 def _write_runs(report: EvalReport, base: Path) -> list[Path]:
-    from .evaluate import run_file_paths, run_tag, write_run
+    from .beir import write_run
+    from .evaluate import run_file_paths, run_tag
 
     return [write_run(path, row.run, run_tag(row)) for path, row in zip(run_file_paths(base, report.rows), report.rows,
                                                                           strict=True)]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from docsearch.beir import dev_split, load_beir, read_qrels, sample_queries, write_run
 from docsearch.cli import app
 from docsearch.cli_eval import fusion_from_flags
 from docsearch.errors import ConfigError, DataError, ModelMismatchError
@@ -25,16 +26,11 @@ from docsearch.evaluate import (
     EvalRow,
     _held_out_split,
     _MemoEncoder,
-    dev_split,
     evaluate,
     fusion_grid,
-    load_beir,
     percentile,
-    read_qrels,
     run_file_paths,
-    sample_queries,
     tune_fusion,
-    write_run,
 )
 from docsearch.indexer import set_fusion
 from docsearch.metrics import score

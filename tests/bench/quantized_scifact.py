@@ -21,8 +21,8 @@ from typing import Any
 import qdrant_edge as qe
 
 from docsearch import metrics
+from docsearch.beir import load_beir
 from docsearch.encoders import load_query_encoder
-from docsearch.evaluate import load_beir
 from docsearch.store import DENSE, EdgeStore, QuerySpec, Sparse, StoreHit, StorePoint
 
 
