@@ -27,14 +27,13 @@ from docsearch.interactive import (
     FEEDBACK_FILE,
     Command,
     ParseError,
-    Prefetcher,
-    QueryVectors,
     Session,
     help_lines,
     parse_command,
     query_terms,
     viewer_command,
 )
+from docsearch.prefetch import Prefetcher, QueryVectors
 from docsearch.types import Hit
 
 REPO = Path(__file__).resolve().parents[1]
