@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -37,9 +36,6 @@ from .render import hits_json, snippet
 from .searcher import MODES, Searcher
 from .settings import Settings
 from .types import Hit
-
-if TYPE_CHECKING:
-    pass
 
 HISTORY_FILE = "history"
 FEEDBACK_FILE = "feedback.jsonl"
