@@ -397,15 +397,19 @@ class ServerStore:
         if spec.mode == "hybrid":
             fusion = (m.FusionQuery(fusion=m.Fusion.DBSF) if spec.fusion.method == "dbsf"
                       else m.RrfQuery(rrf=m.Rrf(k=spec.fusion.k, weights=list(spec.fusion.weights))))
-            prefetch = [m.Prefetch(query=dense_q, using=DENSE, limit=spec.prefetch, filter=flt),
+            prefetch = [m.Prefetch(query=dense_q, using=DENSE, limit=spec.prefetch, filter=flt, params=self._params(spec)),
                         m.Prefetch(query=sparse_q, using=SPARSE, limit=spec.prefetch, filter=flt)]
             return m.QueryRequest(prefetch=prefetch, query=fusion, limit=spec.limit, with_payload=payload)
         if spec.mode == "sparse":
             return m.QueryRequest(query=sparse_q, using=SPARSE, filter=flt, limit=spec.limit, with_payload=payload)
-        params = m.SearchParams(exact=True) if spec.exact else m.SearchParams(hnsw_ef=spec.hnsw_ef or HNSW_EF)
+        return m.QueryRequest(query=dense_q, using=DENSE, filter=flt, limit=spec.limit, with_payload=payload,
+                              params=self._params(spec))
+
+    def _params(self, spec: QuerySpec) -> Any:
+        """The dense search's parameters, as EdgeStore sets them (rescoring is the server's own)."""
         if self._local:
-            params = None  # qdrant-client's local mode always scans exactly, and warns about params
-        return m.QueryRequest(query=dense_q, using=DENSE, filter=flt, limit=spec.limit, with_payload=payload, params=params)
+            return None  # qdrant-client's local mode always scans exactly, and warns about params
+        return self._m.SearchParams(exact=True) if spec.exact else self._m.SearchParams(hnsw_ef=spec.hnsw_ef or HNSW_EF)
 
     def query(self, spec: QuerySpec) -> list[StoreHit]:
         return self.query_batch([spec])[0]
