@@ -21,6 +21,7 @@ from .encoders import Encoder
 from .indexer import chunker_for, embed_body, index_paths
 from .ingest import read_documents, walk
 from .settings import Settings
+from .store import StoreHit
 from .types import Document, Source
 
 
@@ -182,13 +183,17 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
         encode_query(q)  # a real claim encoded, as a user waits for it; the vector searched is in-distribution
         hits = store.query(QuerySpec(limit=30, dense=vec, with_text=False))
         latencies.append((time.perf_counter() - t0) * 1000)
-        exact = store.query(QuerySpec(limit=10, dense=vec, with_text=False, exact=True))
-        truth = {h.id for h in exact}
-        recalls.append(len(truth & {h.id for h in hits[:10]}) / max(1, len(truth)))
+        recalls.append(recall_at_10(hits, store.query(QuerySpec(limit=10, dense=vec, with_text=False, exact=True))))
     store.close()
     return ScaleRow(size, build, size / build, reopen, statistics.median(latencies), _percentile(latencies, 0.95),
                     _percentile(latencies, 0.99), statistics.fmean(recalls), _rss_of_store(path, dim, size),
                     _disk_mib(path), quantized, hnsw)
+
+
+def recall_at_10(found: Sequence[StoreHit], exact: Sequence[StoreHit]) -> float:
+    """Share of the exact top 10 that a (graph, quantized) search found in its own top 10."""
+    truth = {h.id for h in exact[:10]}
+    return len(truth & {h.id for h in found[:10]}) / max(1, len(truth))
 
 
 def embedding_like_basis(dim: int, rng: Any, rank: int = 24) -> Any:

@@ -22,6 +22,7 @@ import qdrant_edge as qe
 
 from docsearch import metrics
 from docsearch.beir import load_beir
+from docsearch.bench import recall_at_10
 from docsearch.encoders import load_query_encoder
 from docsearch.store import DENSE, EdgeStore, QuerySpec, Sparse, StoreHit, StorePoint
 
@@ -66,7 +67,7 @@ def main() -> None:
         for qid, vec in zip(data.queries, vectors, strict=True):
             fast = store.query(QuerySpec(limit=100, dense=vec.tolist(), with_text=False))
             exact = store.query(QuerySpec(limit=100, dense=vec.tolist(), with_text=False, exact=True))
-            recalls.append(len({h.id for h in fast[:10]} & {h.id for h in exact[:10]}) / 10)
+            recalls.append(recall_at_10(fast, exact))
             ndcg_q.append(metrics.ndcg(doc_ranking(fast), data.qrels[qid], 10))
             ndcg_x.append(metrics.ndcg(doc_ranking(exact), data.qrels[qid], 10))
         store.close()

@@ -33,7 +33,7 @@ def ef_sweep(path: Path, size: int, dim: int, efs: list[int], queries: int) -> l
     basis = bench.embedding_like_basis(dim, np.random.default_rng(size))  # the generator's basis
     vecs = bench.embedding_like(queries, basis, np.random.default_rng(7)).tolist()
     store = EdgeStore(path, dim, create=False)
-    truth = [{h.id for h in store.query(QuerySpec(limit=10, dense=v, with_text=False, exact=True))} for v in vecs]
+    truth = [store.query(QuerySpec(limit=10, dense=v, with_text=False, exact=True)) for v in vecs]
     rows = []
     for ef in efs:
         latencies, recalls = [], []
@@ -41,7 +41,7 @@ def ef_sweep(path: Path, size: int, dim: int, efs: list[int], queries: int) -> l
             t0 = time.perf_counter()
             hits = store.query(QuerySpec(limit=30, dense=vec, with_text=False, hnsw_ef=ef))
             latencies.append((time.perf_counter() - t0) * 1000)
-            recalls.append(len(exact & {h.id for h in hits[:10]}) / max(1, len(exact)))
+            recalls.append(bench.recall_at_10(hits, exact))
         rows.append({"hnsw_ef": ef, "recall_at_10": statistics.fmean(recalls),
                      "store_p50_ms": statistics.median(latencies)})
     store.close()
