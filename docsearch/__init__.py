@@ -1,7 +1,23 @@
-"""docsearch: semantic document search with a fine-tunable bi-encoder over Qdrant."""
+"""docsearch: semantic document search with a fine-tunable bi-encoder over Qdrant.
+
+The public API, all importable from here::
+
+    from docsearch import Settings, Index, Searcher, index_paths
+
+    settings = Settings(index="notes")
+    report = index_paths(settings, ["~/notes"])
+    with Searcher.open(settings) as searcher:
+        for hit in searcher.search("why is my sourdough flat", k=5, mode="hybrid"):
+            print(hit.rank, hit.score, hit.path)
+
+Everything else is private; heavy libraries (torch, Qdrant) load only when something needs them.
+"""
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
+from .encoders import Encoder, EncoderBase, SparseEncoder, load_encoder, load_query_encoder
 from .errors import (
     ConfigError,
     DataError,
@@ -12,27 +28,44 @@ from .errors import (
     ModelMismatchError,
     StoreError,
 )
+from .index import Index, IndexInfo, IndexMeta
+from .indexer import IndexProgress, index_paths, update_index
+from .model import ModelDir
+from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
-from .types import Document, Fusion, Hit, IndexReport, RecordFields, Skipped
-
-__version__ = "0.1.0"
+from .types import Document, Fusion, Hit, IndexReport, RecordFields, Skipped, SparseVector
 
 __all__ = [
+    "MODES",
     "ConfigError",
     "DataError",
     "DocsearchError",
     "Document",
+    "Encoder",
+    "EncoderBase",
     "Fusion",
     "Hit",
+    "Index",
+    "IndexInfo",
+    "IndexMeta",
     "IndexNotFoundError",
+    "IndexProgress",
     "IndexReport",
     "IngestError",
+    "ModelDir",
     "ModelError",
     "ModelMismatchError",
     "RecordFields",
+    "Searcher",
     "Settings",
     "Skipped",
+    "SparseEncoder",
+    "SparseVector",
     "StoreError",
     "__version__",
+    "index_paths",
+    "load_encoder",
+    "load_query_encoder",
     "load_settings",
+    "update_index",
 ]

@@ -11,27 +11,19 @@ the same content hash keeps the chunks already stored and embeds the rest.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-from . import __version__
-from .encoders import (
-    BUNDLED_NAMES,
-    Encoder,
-    load_encoder,
-    model_fingerprint,
-    model_id,
-    model_info,
-    resolve_model,
-)
-from .errors import IngestError
-from .ingest import content_hash, read_documents, walk
-from .manifest import IndexMeta, Manifest, SourceRow, check_model, read_meta, write_meta
+from .encoders import AGREEMENT, Encoder, agreement, load_encoder
+from .errors import IngestError, ModelMismatchError
+from .index import Index
+from .ingest import chunker_for, content_hash, read_documents, walk
+from .manifest import SourceRow
 from .settings import Settings
-from .store import SPARSE_ID, Store, StorePoint, bm25, open_store, point_id
+from .store import StorePoint, point_id
 from .types import Document, IndexReport, RecordFields, Skipped, Source
 
 
@@ -54,9 +46,7 @@ class _Pending:
 
 @dataclass
 class _Run:
-    settings: Settings
-    meta: IndexMeta
-    manifest: Manifest
+    index: Index
     progress: Callable[[IndexProgress], None] | None
     files_total: int = 0
     files_done: int = 0
@@ -67,95 +57,28 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
-    _store: Store | None = None
     _encoder: Encoder | None = None
-    _owns_encoder: bool = False  # a pool this run started is this run's to stop
+    _owns_encoder: bool = False  # an encoder (or pool) this run loaded is this run's to close
 
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.settings.index_dir, self.meta.dim, self.settings.qdrant_url,
-                                     self.settings.qdrant_api_key, self.meta.collection)
-        return self._store
+    @property
+    def settings(self) -> Settings:
+        return self.index.settings
 
     def encoder(self) -> Encoder:
         if self._encoder is None:
             s = self.settings
-            if s.workers > 1:
-                from .pool import PooledEncoder
-
-                self._encoder = PooledEncoder(self.meta.model, s.workers, s.device, s.batch_size, s.backend)
-            else:
-                self._encoder = load_encoder(self.meta.model, s.device, s.batch_size, s.backend)
+            self._encoder = load_encoder(self.index.model, s.device, s.batch_size, s.backend, workers=s.workers)
             self._owns_encoder = True
         return self._encoder
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-        if self._owns_encoder and hasattr(self._encoder, "close"):
-            self._encoder.close()  # type: ignore[union-attr]
+        if self._owns_encoder and self._encoder is not None:
+            self._encoder.close()
 
     def tick(self, current: str = "") -> None:
         if self.progress:
             elapsed = max(time.perf_counter() - self.started, 1e-9)
             self.progress(IndexProgress(self.files_done, self.files_total, self.chunks, self.chunks / elapsed, current))
-
-
-def prepare_meta(settings: Settings, rebuild: bool = False) -> IndexMeta:
-    """Read the index's metadata, or create it; refuse a different model."""
-    index_dir = settings.index_dir
-    if rebuild:
-        _drop(settings)
-    if (index_dir / "index.json").is_file():
-        meta = read_meta(index_dir)
-        if settings.model is not None:
-            check_model(meta, settings.model, model_id(settings.model), model_fingerprint(settings.model))
-        return meta
-    model = _stable_name(settings.model_or_default)
-    fingerprint = model_fingerprint(model)
-    info = model_info(model)
-    encoder_dim = _model_dim(model)
-    max_tokens = settings.chunk_tokens or info["max_seq_length"]
-    meta = IndexMeta(
-        name=settings.index, model=model, model_id=model_id(model), fingerprint=fingerprint, dim=encoder_dim,
-        variant=info["variant"], chunk_tokens=min(max_tokens, info["max_seq_length"]), overlap=settings.overlap,
-        backend="server" if settings.qdrant_url else "edge", collection=f"docsearch-{settings.index}",
-        embedder=settings.backend, embedders=(settings.backend,),
-        version=__version__, created=time.time(),
-    )
-    write_meta(index_dir, meta)
-    return meta
-
-
-def _stable_name(name: str) -> str:
-    """Bundled names stay names; directories become absolute, so the index works from any cwd."""
-    return name if name.lower() in BUNDLED_NAMES else str(resolve_model(name))
-
-
-def _model_dim(name: str) -> int:
-    """The embedding size, read from the model's config files so no torch is loaded."""
-    import json
-
-    path = resolve_model(name)
-    for cfg in sorted(path.rglob("*Dense*/config.json"), reverse=True):
-        return int(json.loads(cfg.read_text())["out_features"])
-    for cfg in sorted(path.rglob("*Pooling*/config.json")):
-        data = json.loads(cfg.read_text())
-        # sentence-transformers < 6 wrote word_embedding_dimension, 6.x writes embedding_dimension.
-        for key in ("embedding_dimension", "word_embedding_dimension"):
-            if key in data:
-                return int(data[key])
-    return int(load_encoder(name, "cpu").dim)
-
-
-def _drop(settings: Settings) -> None:
-    index_dir = settings.index_dir
-    if settings.qdrant_url and (index_dir / "index.json").is_file():
-        meta = read_meta(index_dir)
-        store = open_store(index_dir, meta.dim, settings.qdrant_url, settings.qdrant_api_key, meta.collection)
-        store.drop()
-    if index_dir.exists():
-        shutil.rmtree(index_dir)
 
 
 def index_paths(
@@ -166,19 +89,33 @@ def index_paths(
     progress: Callable[[IndexProgress], None] | None = None,
     encoder: Encoder | None = None,
 ) -> IndexReport:
-    """Index files and folders into ``settings.index``; only new or changed sources are embedded."""
-    meta = prepare_meta(settings, rebuild)
-    manifest = Manifest(settings.index_dir)
-    run = _Run(settings, meta, manifest, progress, _encoder=encoder)
+    """Index files and folders into ``settings.index`` (created when new); only new or changed
+    sources are embedded."""
+    with Index.open_or_create(settings, rebuild) as index:
+        return update_index(index, paths, fields, progress, encoder)
+
+
+def update_index(
+    index: Index,
+    paths: Sequence[str | os.PathLike[str]],
+    fields: RecordFields = RecordFields(),
+    progress: Callable[[IndexProgress], None] | None = None,
+    encoder: Encoder | None = None,
+) -> IndexReport:
+    """Bring an open, writable index up to date with files and folders. A given ``encoder`` must be
+    the index's model (it is checked), and stays open for the caller."""
+    if encoder is not None:
+        index.check_model(encoder.model_id, encoder.fingerprint)
+    run = _Run(index, progress, _encoder=encoder)
     try:
         return _index(run, paths, fields)
     finally:
         run.close()
-        manifest.close()
 
 
 def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFields) -> IndexReport:
-    known = run.manifest.rows()
+    index = run.index
+    known = index.manifest.rows()
     sources: list[Source] = []
     for item in walk(paths):
         (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
@@ -186,19 +123,18 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     removed = _removed(paths, sources, known)
     if removed:
         for key in removed:
-            run.store().delete(known[key].ids)
-        run.manifest.remove(removed)
+            index.store.delete(known[key].ids)
+        index.manifest.remove(removed)
     run.files_total = len(todo)
     run.tick()
-    resparsed = _refresh_sparse(run) if run.meta.sparse != SPARSE_ID and known else 0
+    resparsed = _refresh_sparse(run) if not index.has_sparse and known else 0
     if todo:
         _admit_backend(run)
         _embed_sources(run, todo, known, fields)
     if todo or resparsed:
-        run.store().finish()
-    if run.meta.sparse != SPARSE_ID:
-        run.meta = replace(run.meta, sparse=SPARSE_ID)  # every point now has the current BM25 vectors
-        write_meta(run.settings.index_dir, run.meta)
+        index.store.finish()
+    if not index.has_sparse:
+        index.update(sparse=index.current_sparse)  # every point now has the current BM25 vectors
     return IndexReport(
         indexed=run.indexed,
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
@@ -211,9 +147,10 @@ def _refresh_sparse(run: _Run) -> int:
     """Give the stored chunks BM25 vectors from their stored texts: for an index made before it had
     them, or by another sparse embedder. Dense vectors are kept, so nothing is re-embedded. The
     index records the new embedder only once all are done, so an interrupted run starts over."""
-    store, done = run.store(), 0
+    store, done = run.index.store, 0
+    sparse = run.index.sparse_encoder(run.index.current_sparse)
     for page in store.texts():
-        store.set_sparse(list(zip([pid for pid, _ in page], bm25().documents([t for _, t in page]), strict=True)))
+        store.set_sparse(list(zip([pid for pid, _ in page], sparse.documents([t for _, t in page]), strict=True)))
         done += len(page)
     return done
 
@@ -221,21 +158,17 @@ def _refresh_sparse(run: _Run) -> int:
 def _admit_backend(run: _Run) -> None:
     """Vectors from another backend share an index only if they agree with the index's own on probe
     texts (min cosine >= AGREEMENT); an admitted backend is recorded in index.json."""
-    from .backends import AGREEMENT, agreement
-    from .errors import ModelMismatchError
-
-    backend, meta = run.settings.backend, run.meta
+    backend, meta = run.settings.backend, run.index.meta
     if run._encoder is not None or backend in meta.embedders:
         return  # an injected encoder is the caller's responsibility
-    reference = load_encoder(meta.model, run.settings.device, run.settings.batch_size, meta.embedder)
-    low = agreement(reference, run.encoder())
+    with load_encoder(run.index.model, run.settings.device, run.settings.batch_size, meta.embedder) as reference:
+        low = agreement(reference, run.encoder())
     if low < AGREEMENT:
         raise ModelMismatchError(
             f"index {meta.name!r} was embedded with backend {meta.embedder!r}; {backend!r} vectors differ from them "
             f"(min cosine {low:.4f} < {AGREEMENT}): index with --backend {meta.embedder}, or --rebuild"
         )
-    run.meta = replace(meta, embedders=(*meta.embedders, backend))
-    write_meta(run.settings.index_dir, run.meta)
+    run.index.update(embedders=(*meta.embedders, backend))
 
 
 def _changed(sources: list[Source], known: dict[str, SourceRow], run: _Run) -> tuple[list[Source], int]:
@@ -256,7 +189,7 @@ def _changed(sources: list[Source], known: dict[str, SourceRow], run: _Run) -> t
         if digest is not None:
             run.hashes[src.abspath] = digest  # kept, so a changed file is not read again to hash it
         todo.append(src)
-    run.manifest.put(touched)
+    run.index.manifest.put(touched)
     return todo, unchanged
 
 
@@ -289,8 +222,6 @@ class _Chunk:
 def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], fields: RecordFields) -> None:
     """Read and chunk on this thread while the encoder works on the previous batch in another, so
     a GPU is kept busy; batches are stored strictly in order, so crash safety is unchanged."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     pending: dict[str, _Pending] = {}
     batch: list[_Chunk] = []
     inflight: list[tuple[list[_Chunk], Future[Any]]] = []
@@ -321,20 +252,21 @@ def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], f
 def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
     encoder = run.encoder()
     t0 = time.perf_counter()
-    if getattr(encoder, "accepts_token_ids", False) and all(c.tokens for c in chunks):
-        vectors = encoder.encode_document_ids([c.tokens for c in chunks])  # type: ignore[attr-defined]
+    if encoder.accepts_token_ids and all(c.tokens for c in chunks):
+        vectors = encoder.encode_document_ids([c.tokens for c in chunks])
     else:
         vectors = encoder.encode_documents([c.text for c in chunks])
     return vectors, time.perf_counter() - t0
 
 
 def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pending]) -> None:
-    sparse = bm25().documents([c.text for c in chunks])  # overlaps the encoder's work on the next batch
+    # BM25 here overlaps the encoder's work on the next batch.
+    sparse = run.index.sparse_encoder(run.index.current_sparse).documents([c.text for c in chunks])
     vectors, seconds = future.result()
     run.embed_seconds += seconds
     rows = vectors.tolist()  # one conversion per batch: per-row list() costs more than the upsert
     points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, rows, sparse, strict=True)]
-    run.store().upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
+    run.index.store.upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
     run.chunks += len(points)
     for c in chunks:
         pending[c.key].outstanding -= 1
@@ -356,11 +288,11 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
     # (1) Announce every id this source may own before touching the store.
     row = SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "pending",
                     tuple(sorted(old_ids | set(ids))), len(docs))
-    run.manifest.put([row])
+    run.index.manifest.put([row])
     stale = sorted(old_ids - set(ids))
     if stale:
-        run.store().delete(stale)
-    have = run.store().existing(ids) if resumed else set()
+        run.index.store.delete(stale)
+    have = run.index.store.existing(ids) if resumed else set()
     work = [c for c in chunks if c.id not in have]
     pending[src.abspath] = _Pending(SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done",
                                               ids, len(docs)), len(work))
@@ -376,8 +308,9 @@ def _reason(exc: Exception) -> str:
 
 
 def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[_Chunk]:
-    chunker = chunker_for(run.meta.model, run.meta.chunk_tokens, run.meta.overlap)
-    bodies = [embed_body(d) for d in docs]
+    meta = run.index.meta
+    chunker = chunker_for(run.index.model.tokenizer_file, meta.chunk_tokens, meta.overlap)
+    bodies = [d.body for d in docs]
     out: list[_Chunk] = []
     for doc, body, spans in zip(docs, bodies, chunker.chunk_many(bodies), strict=True):
         for n, span in enumerate(spans):
@@ -388,36 +321,8 @@ def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[_Chunk]:
     return out
 
 
-def embed_body(doc: Document) -> str:
-    """What is embedded: records carry their title in front of the text, as BEIR does."""
-    if doc.line_mapped or not doc.title or doc.text.startswith(doc.title):
-        return doc.text
-    return f"{doc.title}\n\n{doc.text}"
-
-
-_CHUNKERS: dict[tuple[str, int, int], Any] = {}
-
-
-def chunker_for(model: str, chunk_tokens: int, overlap: int) -> Any:
-    """The chunker an index uses: the model's own tokenizer, the index's window and overlap."""
-    from .chunking import TokenChunker
-    from .encoders import tokenizer_file
-
-    key = (model, chunk_tokens, overlap)
-    if key not in _CHUNKERS:
-        _CHUNKERS[key] = TokenChunker(str(tokenizer_file(model)), chunk_tokens, overlap)
-    return _CHUNKERS[key]
-
-
 def _complete(run: _Run, pending: dict[str, _Pending]) -> None:
     done = [key for key, p in pending.items() if p.outstanding == 0]
-    run.manifest.put([pending[key].row for key in done])  # (3)
+    run.index.manifest.put([pending[key].row for key in done])  # (3)
     for key in done:
         del pending[key]
-
-
-def set_fusion(settings: Settings, fusion: Any) -> IndexMeta:
-    """Store tuned fusion settings with the index."""
-    meta = read_meta(settings.index_dir).with_fusion(fusion)
-    write_meta(settings.index_dir, meta)
-    return meta

@@ -9,15 +9,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from .encoders import Encoder, load_query_encoder, model_fingerprint, model_id
+from .encoders import Encoder, load_query_encoder
 from .errors import ConfigError, IndexNotFoundError
-from .manifest import IndexMeta, Manifest, check_model, read_meta
+from .index import Index, IndexInfo, IndexMeta
 from .settings import Settings
-from .store import SPARSE_ID, QuerySpec, Store, StoreHit, open_store
+from .store import QuerySpec, StoreHit
 from .types import Fusion, Hit
 
 MODES = ("dense", "sparse", "hybrid")
@@ -25,52 +23,46 @@ _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-@dataclass(frozen=True)
-class IndexInfo:
-    name: str
-    path: str
-    meta: IndexMeta
-    sources: int
-    documents: int
-    chunks: int
-    points: int
-    bytes_on_disk: int
-
-
 class Searcher:
-    """An open index: ``search`` answers one query, ``search_many`` a batch."""
+    """Searches an open :class:`Index`: ``search`` answers one query, ``search_many`` a batch. The
+    query encoder loads on first use unless one is given (it must be the index's model)."""
 
-    def __init__(self, settings: Settings, meta: IndexMeta, store: Store, encoder: Encoder | None) -> None:
-        self.settings = settings
-        self.meta = meta
-        self._store = store
+    def __init__(self, index: Index, encoder: Encoder | None = None) -> None:
+        if encoder is not None:
+            index.check_model(encoder.model_id, encoder.fingerprint)
+        self.index = index
         self._encoder = encoder
-        self._manifest = Manifest(settings.index_dir)
 
     @classmethod
     def open(cls, settings: Settings, encoder: Encoder | None = None, load_model: bool = True) -> Searcher:
-        """Open an index; a model named in ``settings`` (or passed in) must be the index's own."""
-        meta = read_meta(settings.index_dir)
-        if encoder is not None:
-            check_model(meta, encoder.model_id, encoder.model_id, encoder.fingerprint)
-        elif settings.model is not None:
-            check_model(meta, settings.model, model_id(settings.model), model_fingerprint(settings.model))
-        store = open_store(settings.index_dir, meta.dim, settings.qdrant_url, settings.qdrant_api_key,
-                           meta.collection, create=False)
-        if encoder is None and load_model:
-            encoder = load_query_encoder(meta.model, settings.device, settings.batch_size, settings.backend)
-        return cls(settings, meta, store, encoder)
+        """Open the index ``settings`` name; a model named there (or passed in) must be its own."""
+        index = Index.open(settings)
+        try:
+            searcher = cls(index, encoder)
+            if load_model:
+                searcher.encoder  # noqa: B018 - load now, so a broken model fails here, not mid-query
+        except BaseException:
+            index.close()
+            raise
+        return searcher
+
+    @property
+    def settings(self) -> Settings:
+        return self.index.settings
+
+    @property
+    def meta(self) -> IndexMeta:
+        return self.index.meta
 
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_query_encoder(
-                self.meta.model, self.settings.device, self.settings.batch_size, self.settings.backend)
+            s = self.settings
+            self._encoder = load_query_encoder(self.index.model, s.device, s.batch_size, s.backend)
         return self._encoder
 
     def close(self) -> None:
-        self._store.close()
-        self._manifest.close()
+        self.index.close()
 
     def __enter__(self) -> Searcher:
         return self
@@ -87,7 +79,7 @@ class Searcher:
         """Top ``k`` documents per query (after skipping ``offset``), best chunk per document."""
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
-        if mode != "dense" and self.meta.sparse != SPARSE_ID:
+        if mode != "dense" and not self.index.has_sparse:
             raise IndexNotFoundError(
                 f"index {self.meta.name!r} has no current BM25 vectors for --mode {mode}; add them, without "
                 f"re-embedding, with: docsearch index PATH --index {self.meta.name}")
@@ -101,12 +93,13 @@ class Searcher:
         fusion = fusion or self.meta.fusion
         if mode == "hybrid" and fusion.method == "zscore":
             return self._document_fusion(queries, vectors, paths, fusion, want, limit, offset, with_text)
+        sparse = self._sparse(queries) if mode != "dense" else [None] * len(queries)
         specs = [
-            QuerySpec(limit=limit, mode=mode, dense=None if v is None else v.tolist(), text=q, paths=paths,
+            QuerySpec(limit=limit, mode=mode, dense=None if v is None else v.tolist(), sparse=sv, paths=paths,
                       fusion=fusion, prefetch=max(limit, 100), with_text=with_text)
-            for q, v in zip(queries, vectors, strict=True)
+            for v, sv in zip(vectors, sparse, strict=True)
         ]
-        results = self._store.query_batch(specs)
+        results = self.index.store.query_batch(specs)
         return [_roll_up(q, hits, want)[offset:] for q, hits in zip(queries, results, strict=True)]
 
     def _document_fusion(self, queries: Sequence[str], vectors: Any, paths: list[str] | None, fusion: Fusion,
@@ -116,10 +109,10 @@ class Searcher:
         weighted; a document missing from one list takes that list's lowest normalised score."""
         depth = max(limit, 100)
         specs = []
-        for q, v in zip(queries, vectors, strict=True):
+        for v, sv in zip(vectors, self._sparse(queries), strict=True):
             specs.append(QuerySpec(limit=depth, mode="dense", dense=v.tolist(), paths=paths, with_text=with_text))
-            specs.append(QuerySpec(limit=depth, mode="sparse", text=q, paths=paths, with_text=with_text))
-        results = self._store.query_batch(specs)
+            specs.append(QuerySpec(limit=depth, mode="sparse", sparse=sv, paths=paths, with_text=with_text))
+        results = self.index.store.query_batch(specs)
         out = []
         for i, q in enumerate(queries):
             dense, sparse = _best_per_doc(results[2 * i]), _best_per_doc(results[2 * i + 1])
@@ -130,13 +123,17 @@ class Searcher:
             out.append(_roll_up(q, hits, want)[offset:])
         return out
 
+    def _sparse(self, queries: Sequence[str]) -> list[Any]:
+        encoder = self.index.sparse_encoder()
+        return [encoder.query(q) for q in queries]
+
     def matching_paths(self, glob: str) -> list[str]:
         """Indexed source paths matching a glob; the store filters on them by payload index."""
-        return [p for p in self._manifest.paths() if fnmatch.fnmatchcase(p, glob) or fnmatch.fnmatchcase(p, glob + "/*")]
+        return [p for p in self.index.manifest.paths() if fnmatch.fnmatchcase(p, glob) or fnmatch.fnmatchcase(p, glob + "/*")]
 
     def document_text(self, doc: str) -> str | None:
         """A document's text, stitched from its chunks (overlaps removed)."""
-        chunks = self._store.doc_chunks(doc)
+        chunks = self.index.store.doc_chunks(doc)
         if not chunks:
             return None
         text, end = "", 0
@@ -147,14 +144,10 @@ class Searcher:
         return text
 
     def doc_chunks(self, doc: str) -> list[dict[str, Any]]:
-        return self._store.doc_chunks(doc)
+        return self.index.store.doc_chunks(doc)
 
     def info(self) -> IndexInfo:
-        sources, documents, chunks = self._manifest.totals()
-        # Allocated blocks, not apparent size: Qdrant preallocates sparse mmap files.
-        size = sum(p.stat().st_blocks * 512 for p in Path(self.settings.index_dir).rglob("*") if p.is_file())
-        return IndexInfo(self.meta.name, str(self.settings.index_dir), self.meta, sources, documents, chunks,
-                         self._store.count(), size)
+        return self.index.info()
 
 
 def _best_per_doc(hits: list[StoreHit]) -> dict[str, StoreHit]:

@@ -219,7 +219,7 @@ def dev_metrics(
     q_emb: torch.Tensor, dev_q: Sequence[str], doc_emb: torch.Tensor, doc_ids: Sequence[str], data: TrainingData
 ) -> dict[str, float]:
     """nDCG@10, MRR@10, Recall@100, MAP@100 of exact cosine retrieval over the whole pool."""
-    from .metrics import score
+    from .eval.metrics import score
 
     values, indices = cosine_topk(q_emb, doc_emb, _DEV_DEEP)
     run = {q: {doc_ids[i]: v for v, i in zip(values[r].tolist(), indices[r].tolist(), strict=True)} for r, q in enumerate(dev_q)}

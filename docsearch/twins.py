@@ -24,9 +24,9 @@ def resolve_base(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         return path  # no need to import the encoders module (and what it imports)
-    from .encoders import resolve_model
+    from .model import ModelDir
 
-    return resolve_model(name)
+    return ModelDir.resolve(name).path
 
 
 def _load_st(path: Path, device: str) -> SentenceTransformer:
@@ -79,7 +79,7 @@ def bf16_ok(device: str) -> bool:
 
     if device.startswith("cuda"):
         return bool(torch.cuda.is_bf16_supported())
-    from .backends import cpu_has_bf16
+    from .encoders.base import cpu_has_bf16
 
     return device == "cpu" and cpu_has_bf16()
 

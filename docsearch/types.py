@@ -32,6 +32,20 @@ class Document:
     line: int = 1
     line_mapped: bool = False
 
+    @property
+    def body(self) -> str:
+        """What is chunked and embedded: a file's own text as it is (so lines map back), a record's
+        title in front of its text."""
+        return self.text if self.line_mapped else record_text(self.title, self.text)
+
+
+def record_text(title: str, text: str) -> str:
+    """The one definition of a record's text, for indexing, evaluation and training alike: the
+    title in front of the text, as BEIR does (unless the text already starts with it)."""
+    if not title or text.startswith(title):
+        return text
+    return f"{title}\n\n{text}"
+
 
 @dataclass(frozen=True)
 class Source:
@@ -59,6 +73,14 @@ class ChunkSpan:
     end: int
     text: str
     tokens: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector: term ids and their weights (BM25 term frequencies)."""
+
+    indices: list[int]
+    values: list[float]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docsearch.backends import export_onnx, token_batches
-from docsearch.encoders import load_encoder, load_query_encoder, model_fingerprint, resolve_model
+from docsearch.encoders import load_encoder, load_query_encoder
+from docsearch.encoders.base import token_batches
+from docsearch.encoders.exported import export_onnx
+from docsearch.model import ModelDir
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +27,7 @@ TEXTS = [
 def model_copy(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A private copy of the base model, so exports land in a temporary folder."""
     target = tmp_path_factory.mktemp("model") / "minilm"
-    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), target, ignore=shutil.ignore_patterns("docsearch-export"))
+    shutil.copytree(ModelDir.resolve("all-MiniLM-L6-v2").path, target, ignore=shutil.ignore_patterns("docsearch-export"))
     return str(target)
 
 
@@ -40,14 +42,13 @@ def test_backends_agree_with_torch_fp32(model_copy: str, reference: np.ndarray, 
     vectors = encoder.encode_documents(TEXTS)
     assert vectors.shape == reference.shape
     assert np.min(np.sum(vectors * reference, axis=1)) > 0.99
-    assert encoder.fingerprint == model_fingerprint(model_copy)  # the export cache is not a new model
+    assert encoder.fingerprint == ModelDir.resolve(model_copy).fingerprint  # the export cache is not a new model
 
 
 def test_export_is_cached_and_reused(model_copy: str) -> None:
-    fingerprint = model_fingerprint(model_copy)
-    first = export_onnx(Path(model_copy), fingerprint)
+    first = export_onnx(ModelDir.resolve(model_copy))
     stamp = first.stat().st_mtime_ns
-    again = export_onnx(Path(model_copy), fingerprint)
+    again = export_onnx(ModelDir.resolve(model_copy))
     assert again == first and again.stat().st_mtime_ns == stamp
     assert first.parent == Path(model_copy) / "docsearch-export"
 
@@ -71,10 +72,10 @@ def test_token_batches_sort_by_length_and_respect_the_budget() -> None:
 def test_a_second_backend_joins_an_index_only_if_its_vectors_agree(
     model_copy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import docsearch.backends
+    import docsearch.indexer
     from docsearch.errors import ModelMismatchError
+    from docsearch.index import read_meta
     from docsearch.indexer import index_paths
-    from docsearch.manifest import read_meta
     from docsearch.settings import Settings
 
     docs = tmp_path / "docs"
@@ -87,7 +88,7 @@ def test_a_second_backend_joins_an_index_only_if_its_vectors_agree(
     meta = read_meta(base.index_dir)
     assert meta.embedder == "torch-fp32" and meta.embedders == ("torch-fp32", "onnx")
     # A stricter bar than onnx-int8 meets: refused in one line naming both backends, nothing embedded.
-    monkeypatch.setattr(docsearch.backends, "AGREEMENT", 0.99999)
+    monkeypatch.setattr(docsearch.indexer, "AGREEMENT", 0.99999)
     (docs / "c.txt").write_text(TEXTS[2])
     with pytest.raises(ModelMismatchError, match=r"'torch-fp32'.*'onnx-int8'.*--backend torch-fp32"):
         index_paths(base.with_flags(backend="onnx-int8"), [docs])

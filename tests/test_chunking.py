@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from docsearch.chunking import TokenChunker, chunk_offsets
-from docsearch.encoders import tokenizer_file
+from docsearch.ingest.chunking import TokenChunker, chunk_offsets
+from docsearch.model import ModelDir
 
 
 def words(text: str) -> list[tuple[int, int]]:
@@ -58,7 +58,7 @@ def test_overlap_starts_at_a_sentence_when_possible() -> None:
 def test_real_tokenizer_windows_fit_the_model() -> None:
     from tokenizers import Tokenizer
 
-    path = str(tokenizer_file("all-MiniLM-L6-v2"))
+    path = str(ModelDir.resolve("all-MiniLM-L6-v2").tokenizer_file)
     chunker = TokenChunker(path, max_tokens=64, overlap=8)
     text = "\n\n".join(" ".join(f"token{i}x{j}" for j in range(30)) + "." for i in range(6))
     spans = chunker.chunk_many([text, "tiny"])

@@ -17,11 +17,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from docsearch.beir import dev_split, load_beir, read_qrels, sample_queries, write_run
 from docsearch.cli import app
-from docsearch.cli_eval import fusion_from_flags
+from docsearch.cli.eval import fusion_from_flags
+from docsearch.encoders import EncoderBase
 from docsearch.errors import ConfigError, DataError, ModelMismatchError
-from docsearch.evaluate import (
+from docsearch.eval.beir import dev_split, load_beir, read_qrels, sample_queries, write_run
+from docsearch.eval.evaluate import (
     EvalReport,
     EvalRow,
     _held_out_split,
@@ -32,8 +33,8 @@ from docsearch.evaluate import (
     run_file_paths,
     tune_fusion,
 )
-from docsearch.indexer import set_fusion
-from docsearch.metrics import score
+from docsearch.eval.metrics import score
+from docsearch.index import Index
 from docsearch.searcher import Searcher
 from docsearch.settings import Settings
 from docsearch.types import Fusion
@@ -150,7 +151,7 @@ def test_fusion_flags() -> None:
             fusion_from_flags(*bad)
 
 
-class _CountingEncoder:
+class _CountingEncoder(EncoderBase):
     model_id, fingerprint, variant, dim, max_tokens = "m", "f", "siamese", 2, 8
 
     def __init__(self) -> None:
@@ -290,7 +291,8 @@ def test_explicit_index_checks_model_and_sources(tiny: tuple[Settings, EvalRepor
 def test_fusion_survives_reopen_and_drives_hybrid(tiny: tuple[Settings, EvalReport], tmp_path: Path, encoder: Any) -> None:
     copy = _copy_index(tiny, tmp_path, "fused")
     chosen = Fusion("rrf", 5, (2.0, 1.0))
-    set_fusion(copy, chosen)
+    with Index.open(copy) as index:
+        index.set_fusion(chosen)
     with Searcher.open(copy, load_model=False) as searcher:
         assert searcher.meta.fusion == chosen
     report = evaluate(copy, TINY, modes=["hybrid"], index="fused", latency_queries=0, encoder=encoder)
@@ -305,7 +307,8 @@ def test_fusion_survives_reopen_and_drives_hybrid(tiny: tuple[Settings, EvalRepo
 @pytest.mark.slow
 def test_tune_fusion_on_train_dev_split(tiny: tuple[Settings, EvalReport], tmp_path: Path, encoder: Any) -> None:
     copy = _copy_index(tiny, tmp_path, "tuned")
-    set_fusion(copy, Fusion("rrf", 60, (1.0, 3.0)))
+    with Index.open(copy) as index:
+        index.set_fusion(Fusion("rrf", 60, (1.0, 3.0)))
     result = tune_fusion(copy, TINY, index="tuned", fraction=1.0, encoder=encoder)
     assert result.dev_queries == 6 and len(result.grid) == 48 and result.previous == Fusion("rrf", 60, (1.0, 3.0))
     ndcgs = [r.metrics["ndcg@10"] for r in result.grid]

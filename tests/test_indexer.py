@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from conftest import write_files
 
+from docsearch.encoders.sparse import DEFAULT_SPARSE_ID as SPARSE_ID
 from docsearch.errors import IndexNotFoundError, ModelMismatchError
+from docsearch.index import read_meta
 from docsearch.indexer import index_paths
-from docsearch.manifest import read_meta
 from docsearch.searcher import Searcher
 from docsearch.settings import Settings
-from docsearch.store import SPARSE_ID, Sparse, open_store
+from docsearch.store import open_store
+from docsearch.types import SparseVector as Sparse
 
 pytestmark = pytest.mark.slow
 
@@ -91,11 +93,11 @@ def test_bad_inputs_are_skipped_with_reasons(tmp_path: Path, home: Path, encoder
 def test_a_different_model_is_refused(corpus: Path, home: Path, encoder: object, tmp_path: Path) -> None:
     import shutil
 
-    from docsearch.encoders import resolve_model
+    from docsearch.model import ModelDir
 
     index_paths(settings(home), [corpus], encoder=encoder)  # type: ignore[arg-type]
     other = tmp_path / "other-model"
-    shutil.copytree(resolve_model("all-MiniLM-L6-v2"), other)
+    shutil.copytree(ModelDir.resolve("all-MiniLM-L6-v2").path, other)
     with open(other / "model.safetensors", "ab") as fh:  # different bytes, different fingerprint
         fh.write(b"\0")
     with pytest.raises(ModelMismatchError, match=r"all-MiniLM-L6-v2.*other-model.*--rebuild"):

@@ -16,9 +16,9 @@ from types import ModuleType
 
 import pytest
 
-from docsearch import ingest
 from docsearch.errors import IngestError
 from docsearch.ingest import SUPPORTED_SUFFIXES, content_hash, read_documents, walk
+from docsearch.ingest import files as ingest
 from docsearch.types import Document, RecordFields, Skipped, Source
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,8 +21,7 @@ import pexpect
 import pytest
 from rich.console import Console
 
-from docsearch.errors import StoreError
-from docsearch.interactive import (
+from docsearch.cli.interactive import (
     COMMANDS,
     FEEDBACK_FILE,
     Command,
@@ -33,7 +32,8 @@ from docsearch.interactive import (
     query_terms,
     viewer_command,
 )
-from docsearch.prefetch import Prefetcher, QueryVectors
+from docsearch.cli.prefetch import Prefetcher, QueryVectors
+from docsearch.errors import StoreError
 from docsearch.types import Hit
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from docsearch.metrics import score
+from docsearch.eval.metrics import score
 
 NAMES = ("ndcg@10", "mrr@10", "recall@100", "map@100")
 # ranx's ndcg kernel casts its cut-off while numba compiles it; harmless for cut-offs this small.

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from docsearch.encoders import load_encoder
+from docsearch.encoders.pool import PooledEncoder, worker_devices
 from docsearch.errors import ConfigError
 from docsearch.indexer import index_paths
-from docsearch.pool import PooledEncoder, worker_devices
+from docsearch.model import ModelDir
 from docsearch.searcher import Searcher
 from docsearch.settings import Settings
 
@@ -28,7 +29,7 @@ TEXTS = [
 
 def test_pool_matches_one_process_in_order() -> None:
     single = load_encoder("all-MiniLM-L6-v2", "cpu", backend="torch-fp32")
-    pool = PooledEncoder("all-MiniLM-L6-v2", 2, "cpu", backend="torch-fp32")
+    pool = PooledEncoder(ModelDir.resolve("all-MiniLM-L6-v2"), 2, "cpu", backend="torch-fp32")
     try:
         assert pool.dim == single.dim and pool.fingerprint == single.fingerprint
         got, want = pool.encode_documents(TEXTS), single.encode_documents(TEXTS)
@@ -54,5 +55,5 @@ def test_index_with_workers_searches_like_one_process_and_stops_its_pool(tmp_pat
 
 def test_pool_refuses_fewer_than_two_workers_and_spreads_gpus() -> None:
     with pytest.raises(ConfigError):
-        PooledEncoder("all-MiniLM-L6-v2", 1)
+        PooledEncoder(ModelDir.resolve("all-MiniLM-L6-v2"), 1)
     assert worker_devices(3, "cpu") == ["cpu", "cpu", "cpu"]

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from docsearch.store import QuerySpec, Store, StorePoint, bm25, open_store, point_id
+from docsearch.encoders.sparse import sparse_encoder
+from docsearch.store import QuerySpec, Store, StorePoint, open_store, point_id
 from docsearch.types import Fusion
 
 DIM = 8
@@ -46,7 +47,7 @@ def vec(seed: int) -> list[float]:
 
 
 def points() -> list[StorePoint]:
-    sparse = bm25().documents(list(TEXTS.values()))
+    sparse = sparse_encoder().documents(list(TEXTS.values()))
     return [
         StorePoint(point_id("src", doc, 0), vec(i), sp,
                    {"doc": doc, "title": doc, "path": f"{doc}.txt", "chunk": 0, "text": text})
@@ -71,7 +72,7 @@ def test_dense_search_ranks_the_nearest_first(store: Store) -> None:
 
 def test_sparse_search_finds_the_exact_term(store: Store) -> None:
     store.upsert(points())
-    hits = store.query(QuerySpec(limit=2, mode="sparse", text="ZX-4471 valve"))
+    hits = store.query(QuerySpec(limit=2, mode="sparse", sparse=sparse_encoder().query("ZX-4471 valve")))
     assert hits[0].payload["doc"] == "zx"
 
 
@@ -83,9 +84,9 @@ def test_texts_pages_every_point_and_set_sparse_leaves_dense_alone(store: Store)
     assert texts[point_id("src", "garden", 0)] == TEXTS["garden"]
     # Give "garden" the BM25 vector of another text: sparse search follows, dense does not move.
     garden = point_id("src", "garden", 0)
-    store.set_sparse([(garden, bm25().documents(["orchids in the greenhouse"])[0])])
-    assert store.query(QuerySpec(limit=1, mode="sparse", text="orchids"))[0].id == garden
-    assert store.query(QuerySpec(limit=1, mode="sparse", text="tomato staking")) == []
+    store.set_sparse([(garden, sparse_encoder().documents(["orchids in the greenhouse"])[0])])
+    assert store.query(QuerySpec(limit=1, mode="sparse", sparse=sparse_encoder().query("orchids")))[0].id == garden
+    assert store.query(QuerySpec(limit=1, mode="sparse", sparse=sparse_encoder().query("tomato staking"))) == []
     assert store.query(QuerySpec(limit=1, dense=vec(0)))[0].score == pytest.approx(1.0, abs=1e-4)
     assert store.count() == len(TEXTS)
 
@@ -94,7 +95,8 @@ def test_texts_pages_every_point_and_set_sparse_leaves_dense_alone(store: Store)
 def test_hybrid_fuses_both_lists(store: Store, fusion: Fusion) -> None:
     store.upsert(points())
     # Dense points at "garden", sparse at "router": both must be in the fused top 2.
-    hits = store.query(QuerySpec(limit=2, mode="hybrid", dense=vec(0), text="routing tables packets", fusion=fusion))
+    query = sparse_encoder().query("routing tables packets")
+    hits = store.query(QuerySpec(limit=2, mode="hybrid", dense=vec(0), sparse=query, fusion=fusion))
     assert {h.payload["doc"] for h in hits} == {"garden", "router"}
 
 
@@ -115,7 +117,8 @@ def test_batch_queries_answer_in_order(store: Store) -> None:
 
 
 def test_large_segments_get_an_hnsw_graph_and_int8_vectors_and_keep_recall(tmp_path: Path) -> None:
-    from docsearch.store import EdgeStore, Sparse
+    from docsearch.store.edge import EdgeStore
+    from docsearch.types import SparseVector as Sparse
 
     rng = np.random.default_rng(7)
     vecs = rng.standard_normal((6000, 32)).astype(np.float32)

@@ -151,14 +151,10 @@ def slice_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cli_run(slice_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A Siamese mnrl model trained through the CLI command, two epochs of three steps."""
     pytest.importorskip("sentence_transformers")
-    import typer
     from typer.testing import CliRunner
 
-    from docsearch.cli_train import register
+    from docsearch.cli import app
 
-    app = typer.Typer()
-    app.command("noop")(lambda: None)  # a second command keeps 'train' a subcommand
-    register(app)
     out = tmp_path_factory.mktemp("siamese") / "model"
     args = [
         "train",

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from docsearch.bench import machine
 from docsearch.encoders import load_encoder
+from docsearch.eval.bench import machine
 from docsearch.indexer import index_paths
 from docsearch.settings import Settings
 

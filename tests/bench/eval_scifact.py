@@ -33,8 +33,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from rich.console import Console
 
-from docsearch.cli_eval import report_table, tune_table
-from docsearch.evaluate import EvalReport, evaluate, tune_fusion
+from docsearch.cli.eval import report_table, tune_table
+from docsearch.eval.evaluate import EvalReport, evaluate, tune_fusion
 from docsearch.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,11 +20,13 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from docsearch import metrics
-from docsearch.beir import load_beir
-from docsearch.bench import recall_at_10
 from docsearch.encoders import load_query_encoder
-from docsearch.store import DENSE, EdgeStore, QuerySpec, Sparse, StoreHit, StorePoint
+from docsearch.eval import metrics
+from docsearch.eval.beir import load_beir
+from docsearch.eval.bench import recall_at_10
+from docsearch.store import DENSE, QuerySpec, StoreHit, StorePoint
+from docsearch.store.edge import EdgeStore
+from docsearch.types import SparseVector as Sparse
 
 
 def read_points(shard: Path) -> list[StorePoint]:

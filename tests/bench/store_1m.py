@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from docsearch import bench
-from docsearch.cli_bench import _queries
+from docsearch.cli.bench import _queries
 from docsearch.encoders import load_query_encoder
-from docsearch.store import EdgeStore, QuerySpec
+from docsearch.eval import bench
+from docsearch.store import QuerySpec
+from docsearch.store.edge import EdgeStore
 
 
 def ef_sweep(path: Path, size: int, dim: int, efs: list[int], queries: int) -> list[dict[str, Any]]:

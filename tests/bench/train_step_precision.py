@@ -22,7 +22,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from docsearch.encoders import resolve_model
+    from docsearch.model import ModelDir
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[3] / "shared/datasets/scifact"))
@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     with open(Path(args.data) / "corpus.jsonl") as fh:
         docs = [json.loads(line)["text"] for line, _ in zip(fh, range(64), strict=False)]
-    model = SentenceTransformer(str(resolve_model("all-MiniLM-L6-v2")), device="cpu")
+    model = SentenceTransformer(str(ModelDir.resolve("all-MiniLM-L6-v2").path), device="cpu")
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6)
     model.train()
     times: dict[str, list[float]] = {"fp32": [], "bf16": []}

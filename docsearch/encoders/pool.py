@@ -13,7 +13,9 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..model import ModelDir
+from .base import EncoderBase
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,24 +23,24 @@ if TYPE_CHECKING:
 _worker: Any = None  # the encoder inside a worker process
 
 
-def _start(name: str, devices: Any, batch_size: int, backend: str, threads: int) -> None:
+def _start(model: ModelDir, devices: Any, batch_size: int, backend: str, threads: int) -> None:
     """Worker initializer: pin the thread count before torch starts, take a device, load the model."""
     global _worker
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a worker is this pool's own process, not the host's
     device = devices.get()
     if backend.startswith("torch"):
         import torch
 
         torch.set_num_threads(threads)
-    from .encoders import load_encoder
+    from . import load_encoder
 
-    _worker = load_encoder(name, device, batch_size, backend)
+    _worker = load_encoder(model, device, batch_size, backend)
 
 
 def _describe(_n: int = 0) -> tuple[int, bool]:
-    return int(_worker.dim), bool(getattr(_worker, "accepts_token_ids", False))
+    return int(_worker.dim), bool(_worker.accepts_token_ids)
 
 
 def _run(kind: str, items: Sequence[Any]) -> Any:
@@ -63,21 +65,18 @@ def worker_devices(workers: int, device: str | None) -> list[str | None]:
     return [device] * workers
 
 
-class PooledEncoder:
+class PooledEncoder(EncoderBase):
     """``workers`` encoder processes behind the ``Encoder`` interface; each call is split across them."""
 
-    def __init__(self, name: str, workers: int, device: str | None = None, batch_size: int = 64,
+    def __init__(self, model: ModelDir, workers: int, device: str | None = None, batch_size: int = 64,
                  backend: str = "torch") -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        from .encoders import model_fingerprint, model_id, model_info
-
         if workers < 2:
             raise ConfigError(f"a pool needs at least 2 workers, got {workers}")
-        self.model_id, self.fingerprint = model_id(name), model_fingerprint(name)
-        info = model_info(name)
-        self.variant, self.max_tokens = str(info["variant"]), int(info["max_seq_length"])
+        self.model_id, self.fingerprint = model.id, model.fingerprint
+        self.variant, self.max_tokens = model.variant, model.max_seq_length
         self.workers, self.backend = workers, backend
         ctx = mp.get_context("spawn")
         devices = ctx.Queue()
@@ -86,10 +85,14 @@ class PooledEncoder:
         threads = max(1, (os.cpu_count() or 1) // workers)
         self.device = device or "cpu"
         self._pool = ProcessPoolExecutor(workers, ctx, initializer=_start,
-                                         initargs=(name, devices, batch_size, backend, threads))
+                                         initargs=(model, devices, batch_size, backend, threads))
         # Every worker loads now, so a bad model fails here in one error rather than mid-run.
         described = list(self._pool.map(_describe, range(workers)))
-        self.dim, self.accepts_token_ids = described[0]
+        self.dim, self._ids = described[0]
+
+    @property
+    def accepts_token_ids(self) -> bool:
+        return self._ids
 
     def _spread(self, kind: str, items: Sequence[Any]) -> np.ndarray:
         """Deal items round-robin by length, so every worker gets the same amount of work."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
-from .types import ChunkSpan
+from ..types import ChunkSpan
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _SENTENCE = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n")
@@ -131,3 +133,10 @@ class TokenChunker:
             last += 1
         head, tail = self._specials
         return ChunkSpan(span.start, span.end, span.text, (*head, *ids[first:last], *tail))
+
+
+@lru_cache(maxsize=8)
+def chunker_for(tokenizer_file: Path, chunk_tokens: int, overlap: int) -> TokenChunker:
+    """The chunker an index uses: the model's own tokenizer, the index's window and overlap
+    (one per process: loading a tokenizer costs more than chunking a small file)."""
+    return TokenChunker(str(tokenizer_file), chunk_tokens, overlap)

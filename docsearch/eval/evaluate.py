@@ -23,6 +23,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..encoders.base import EncoderBase
+from ..errors import ConfigError, DataError
+from ..index import Index
+from ..model import ModelDir
+from ..settings import Settings
+from ..types import Fusion, RecordFields
 from .beir import (
     DEV_FRACTION,
     DEV_MAX,
@@ -34,17 +40,14 @@ from .beir import (
     sample_queries,
     slug,
 )
-from .errors import ConfigError, DataError
 from .metrics import score
-from .settings import Settings
-from .types import Fusion, RecordFields
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .encoders import Encoder
-    from .indexer import IndexProgress
-    from .searcher import Searcher
+    from ..encoders import Encoder
+    from ..indexer import IndexProgress
+    from ..searcher import Searcher
 
 MODES = ("dense", "sparse", "hybrid")
 DEEP = 100  # Recall and MAP cut-off, as BEIR reports them
@@ -73,69 +76,42 @@ class IndexUse:
 def eval_index_name(settings: Settings, data: BeirData, model: str) -> str:
     """``eval-<dataset>-<weights fingerprint>-<chunk tokens>x<overlap>[-<backend>]``: a new model, chunking or
     encoder backend gets a new index, so each backend's vectors are scored on their own."""
-    from .encoders import model_fingerprint, model_info
-
-    longest = int(model_info(model)["max_seq_length"])
+    model_dir = ModelDir.resolve(model)
+    longest = model_dir.max_seq_length
     tokens = min(settings.chunk_tokens or longest, longest)
     suffix = "" if settings.backend == "torch" else f"-{settings.backend}"
-    return f"eval-{data.name}-{model_fingerprint(model)}-{tokens}x{settings.overlap}{suffix}"
+    return f"eval-{data.name}-{model_dir.fingerprint}-{tokens}x{settings.overlap}{suffix}"
 
 
 def prepare_index(settings: Settings, data: BeirData, model: str | None, index: str | None = None,
                   encoder: Encoder | None = None,
                   progress: Callable[[IndexProgress], None] | None = None) -> tuple[Settings, IndexUse]:
     """Index (or bring up to date) the corpus; returns the settings that open that index."""
-    from .indexer import index_paths, prepare_meta
-    from .manifest import check_model
+    from ..indexer import update_index
 
     if index is None:
         model = model or settings.model_or_default
         index = eval_index_name(settings, data, model)
     s = settings.with_flags(index=index, model=model)
-    _refuse_other_sources(s, data)
-    if encoder is not None:  # index_paths trusts a given encoder: make sure it is the index's model
-        meta = prepare_meta(s)
-        check_model(meta, encoder.model_id, encoder.model_id, encoder.fingerprint)
-    report = index_paths(s, [str(data.corpus)], RecordFields(), progress=progress, encoder=encoder)
-    chunks = _index_chunks(s)
-    return s, IndexUse(_index_model(s), index, report.chunks, chunks, report.seconds)
+    with Index.open_or_create(s) as opened:
+        _refuse_other_sources(opened, data)
+        report = update_index(opened, [str(data.corpus)], RecordFields(), progress, encoder)
+        chunks = opened.manifest.totals()[2]
+        return s, IndexUse(opened.meta.model, index, report.chunks, chunks, report.seconds)
 
 
-def _refuse_other_sources(s: Settings, data: BeirData) -> None:
+def _refuse_other_sources(index: Index, data: BeirData) -> None:
     """Documents from elsewhere would change every figure; say so before any embedding starts."""
-    from .manifest import Manifest
-
-    if not (s.index_dir / "index.json").is_file():
-        return
-    manifest = Manifest(s.index_dir)
-    try:
-        others = sorted(row.path for key, row in manifest.rows().items() if key != os.path.abspath(data.corpus))
-    finally:
-        manifest.close()
+    corpus = os.path.abspath(data.corpus)
+    others = sorted(row.path for key, row in index.manifest.rows().items() if key != corpus)
     if others:
         raise DataError(
-            f"index {s.index!r} holds other sources than {data.corpus} ({', '.join(others[:3])}); "
+            f"index {index.name!r} holds other sources than {data.corpus} ({', '.join(others[:3])}); "
             "evaluate on an index of the corpus alone (drop --index to get one)"
         )
 
 
-def _index_chunks(s: Settings) -> int:
-    from .manifest import Manifest
-
-    manifest = Manifest(s.index_dir)
-    try:
-        return manifest.totals()[2]
-    finally:
-        manifest.close()
-
-
-def _index_model(s: Settings) -> str:
-    from .manifest import read_meta
-
-    return read_meta(s.index_dir).model
-
-
-class _MemoEncoder:
+class _MemoEncoder(EncoderBase):
     """Remembers query vectors, so several modes or a fusion grid encode each query once.
 
     Latency is timed with ``remember`` off: a user's query is always encoded afresh.
@@ -147,6 +123,7 @@ class _MemoEncoder:
         self.remember = True
         self.model_id, self.fingerprint, self.variant = inner.model_id, inner.fingerprint, inner.variant
         self.dim, self.max_tokens = inner.dim, inner.max_tokens
+        self.backend, self.device = inner.backend, inner.device
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
@@ -164,14 +141,18 @@ class _MemoEncoder:
 
 @contextmanager
 def _open(s: Settings, encoder: Encoder | None, needs_model: bool) -> Iterator[tuple[Searcher, _MemoEncoder | None]]:
-    from .encoders import load_encoder
-    from .manifest import read_meta
-    from .searcher import Searcher
+    from ..encoders import load_encoder
+    from ..searcher import Searcher
 
-    memo = None
-    if needs_model:
-        memo = _MemoEncoder(encoder or load_encoder(read_meta(s.index_dir).model, s.device, s.batch_size, s.backend))
-    searcher = Searcher.open(s, encoder=memo, load_model=False)  # type: ignore[arg-type]
+    index = Index.open(s)
+    try:
+        memo = None
+        if needs_model:
+            memo = _MemoEncoder(encoder or load_encoder(index.model, s.device, s.batch_size, s.backend))
+        searcher = Searcher(index, memo)
+    except BaseException:
+        index.close()
+        raise
     try:
         yield searcher, memo
     finally:
@@ -486,15 +467,14 @@ def tune_fusion(
     ranked = sorted(rows, key=lambda r: (-r.metrics[ndcg], r.fusion != previous))
     best = ranked[0].fusion
     if save:
-        from .indexer import set_fusion
-
-        set_fusion(s, best)
+        with Index.open(s) as saved:
+            saved.set_fusion(best)
     return TuneResult(use.model, use.index, len(dev.queries), k, tuple(ranked), best, previous, save, source)
 
 
 def _held_out_split(train: BeirData, model: str | None, exclude: Sequence[str]) -> BeirData | None:
     """The train queries that ``model``'s own training held out, or None if it records none of them."""
-    from .train import held_out_queries
+    from ..train import held_out_queries  # torch-free, but train is a heavy package: only when tuning
 
     if model is None:
         return None

@@ -29,13 +29,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from .encoders import Encoder
-from .errors import ConfigError, DocsearchError
+from ..encoders import Encoder
+from ..errors import ConfigError, DocsearchError
+from ..model import ModelDir
+from ..searcher import MODES, Searcher
+from ..settings import Settings
+from ..types import Hit
 from .prefetch import Prefetcher, QueryVectors
 from .render import hits_json, snippet
-from .searcher import MODES, Searcher
-from .settings import Settings
-from .types import Hit
 
 HISTORY_FILE = "history"
 FEEDBACK_FILE = "feedback.jsonl"
@@ -447,23 +448,18 @@ class Session:
 
 def open_searcher(settings: Settings) -> Searcher:
     """The index, its model behind :class:`QueryVectors`: loaded later (in the background), then shared and cached."""
-    from .encoders import model_fingerprint, model_id
-    from .manifest import read_meta
+    from ..index import Index
 
-    meta = read_meta(settings.index_dir)
-    # Searcher.open compares these with the index's own, as it would for --model.
-    named, fingerprint = meta.model_id, meta.fingerprint
-    if settings.model is not None:
-        named, fingerprint = model_id(settings.model), model_fingerprint(settings.model)
-    vectors = QueryVectors(lambda: load_query_encoder(meta.model, settings), named, fingerprint)
-    return Searcher.open(settings, encoder=vectors)
+    index = Index.open(settings)  # checks a --model against the index's own
+    vectors = QueryVectors(lambda: load_query_encoder(index.model, settings), index.meta.model_id, index.meta.fingerprint)
+    return Searcher(index, vectors)  # type: ignore[arg-type]
 
 
-def load_query_encoder(name: str, settings: Settings) -> Encoder:
-    from .encoders import load_query_encoder
+def load_query_encoder(model: ModelDir, settings: Settings) -> Encoder:
+    from ..encoders import load_query_encoder
 
-    encoder = load_query_encoder(name, settings.device, settings.batch_size, settings.backend)
-    if getattr(encoder, "backend", "").startswith("torch"):
+    encoder = load_query_encoder(model, settings.device, settings.batch_size, settings.backend)
+    if encoder.backend.startswith("torch"):
         import torch
 
         # One query is a few dozen tokens: a second thread gains ~nothing alone and, when the cores

@@ -1,6 +1,6 @@
 """Measurements, side by side in one run: raw encode vs end-to-end indexing, and the
 store at several sizes (build, reopen, query latency, recall against exact search,
-RSS, disk). Returns values; ``cli_bench`` prints them."""
+RSS, disk). Returns values; ``docsearch.cli.bench`` prints them."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .encoders import Encoder
-from .indexer import chunker_for, embed_body, index_paths
-from .ingest import read_documents, walk
-from .settings import Settings
-from .store import StoreHit
-from .types import Document, Source
+from ..encoders import Encoder
+from ..indexer import index_paths
+from ..ingest import chunker_for, read_documents, walk
+from ..model import ModelDir
+from ..settings import Settings
+from ..store import StoreHit
+from ..types import Document, Source, SparseVector
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,9 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
     with open(corpus, "w") as fh:
         for d in docs:
             fh.write(json.dumps({"_id": d.doc_id, "title": d.title, "text": d.text}) + "\n")
-    chunker = chunker_for(settings.model_or_default, encoder.max_tokens, settings.overlap)
-    texts = [s.text for spans in chunker.chunk_many([embed_body(d) for d in docs]) for s in spans]
-    model = reference_model(settings.model_or_default, str(getattr(encoder, "device", "cpu")))
+    chunker = chunker_for(ModelDir.resolve(settings.model_or_default).tokenizer_file, encoder.max_tokens, settings.overlap)
+    texts = [s.text for spans in chunker.chunk_many([d.body for d in docs]) for s in spans]
+    model = reference_model(settings.model_or_default, encoder.device)
 
     def raw() -> float:
         t0 = time.perf_counter()
@@ -121,7 +122,7 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
     after = raw()
     raw_s = (before + after) / 2
     return Throughput(
-        device=str(getattr(encoder, "device", "cpu")), documents=len(docs), chunks=report.chunks,
+        device=encoder.device, documents=len(docs), chunks=report.chunks,
         raw_chunks_per_s=len(texts) / raw_s, index_chunks_per_s=report.chunks / indexed,
         ratio=(report.chunks / indexed) / (len(texts) / raw_s),
         raw_docs_per_s=len(docs) / raw_s, index_docs_per_s=len(docs) / indexed,
@@ -130,13 +131,12 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
 
 def reference_model(name: str, device: str) -> Any:
     """Plain ``SentenceTransformer`` in fp32, as a user would load it: the yardstick."""
-    import transformers
     from sentence_transformers import SentenceTransformer
 
-    from .encoders import resolve_model
+    from ..encoders.base import quiet_transformers
 
-    transformers.logging.disable_progress_bar()
-    return SentenceTransformer(str(resolve_model(name)), device=device, local_files_only=True)
+    with quiet_transformers():
+        return SentenceTransformer(str(ModelDir.resolve(name).path), device=device, local_files_only=True)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -153,7 +153,8 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
     """Build an Edge shard of ``size`` synthetic unit vectors, then measure it as a user meets it."""
     import numpy as np
 
-    from .store import EdgeStore, QuerySpec, Sparse, StorePoint, point_id
+    from ..store import QuerySpec, StorePoint, point_id
+    from ..store.edge import EdgeStore
 
     path = workdir / f"scale-{size}"
     rng = np.random.default_rng(size)
@@ -163,7 +164,7 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
     batch = 5000
     for lo in range(0, size, batch):
         vecs = embedding_like(min(batch, size - lo), basis, rng)
-        store.upsert([StorePoint(point_id("bench", str(lo + i), 0), v.tolist(), Sparse([], []),
+        store.upsert([StorePoint(point_id("bench", str(lo + i), 0), v.tolist(), SparseVector([], []),
                                  {"doc": str(lo + i), "path": "synthetic", "chunk": 0})
                       for i, v in enumerate(vecs)])
     store.finish(quantize=quantize)
@@ -221,8 +222,9 @@ def embedding_like(n: int, basis: Any, rng: Any, noise: float = 0.1) -> Any:
 _RSS_PROBE = """
 import sys, numpy as np
 from pathlib import Path
-from docsearch.bench import embedding_like, embedding_like_basis
-from docsearch.store import EdgeStore, QuerySpec
+from docsearch.eval.bench import embedding_like, embedding_like_basis
+from docsearch.store import QuerySpec
+from docsearch.store.edge import EdgeStore
 s = EdgeStore(Path(sys.argv[1]), int(sys.argv[2]), create=False)
 basis = embedding_like_basis(int(sys.argv[2]), np.random.default_rng(int(sys.argv[3])))
 for v in embedding_like(200, basis, np.random.default_rng(0)):
@@ -293,12 +295,12 @@ def backends(names: Sequence[str], model: str, dataset: Path | None, docs: list[
     SciFact subset (the documents judged for the first ``queries`` test claims, plus the sample)."""
     import numpy as np
 
-    from .encoders import load_encoder
+    from ..encoders import load_encoder
     from .metrics import score
 
     docs, qrels, qtexts = _quality_subset(dataset, docs, queries)
-    chunker = chunker_for(model, 256, 32)
-    spans = chunker.chunk_many([embed_body(d) for d in docs])
+    chunker = chunker_for(ModelDir.resolve(model).tokenizer_file, 256, 32)
+    spans = chunker.chunk_many([d.body for d in docs])
     owners = [d.doc_id for d, ss in zip(docs, spans, strict=True) for _ in ss]
     texts = [s.text for ss in spans for s in ss]
     reference = None
@@ -324,7 +326,7 @@ def backends(names: Sequence[str], model: str, dataset: Path | None, docs: list[
                 run[qid] = best
             ndcg = score(run, qrels)["ndcg@10"]
         subset = f"SciFact: {len(docs)} docs, {len(qtexts)} test queries" if qrels else f"{len(docs)} docs, no qrels"
-        rows.append(BackendRow(name, str(getattr(encoder, "device", "cpu")), rate, rate / reference[1],
+        rows.append(BackendRow(name, encoder.device, rate, rate / reference[1],
                                float(cos.min()), float(cos.mean()), ndcg, subset))
     return rows
 
@@ -342,3 +344,54 @@ def _quality_subset(dataset: Path | None, sample: list[Document], queries: int
     by_id = {d.doc_id: d for d in load_corpus(str(data.corpus), 10**9) if d.doc_id in judged}
     pool = [by_id[d] for d in sorted(by_id)] + [d for d in sample if d.doc_id not in judged]
     return pool, qrels, {q: data.queries[q] for q in qids}
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What one ``docsearch bench`` run measures."""
+
+    corpus: str
+    model: str
+    docs: int = 500
+    sizes: tuple[int, ...] = (1_000, 10_000, 100_000)
+    queries: tuple[str, ...] = ()
+    rerun_files: int = 1000
+    device: str | None = None
+    batch_size: int = 64
+    index_batch: int = 512
+    backend: str = "torch"
+    backends: tuple[str, ...] = ()
+    workers: int = 1
+    quality_queries: int = 100
+
+
+def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
+    """Every figure of one bench run, side by side, as one JSON-ready dict."""
+    from ..encoders import load_encoder, load_query_encoder
+
+    settings = Settings(model=plan.model, batch_size=plan.batch_size, index_batch=plan.index_batch, backend=plan.backend)
+    with load_encoder(plan.model, plan.device, plan.batch_size, plan.backend, workers=plan.workers) as encoder:
+        result: dict[str, Any] = {"machine": asdict(machine()), "corpus": plan.corpus, "model": encoder.model_id,
+                                  "workers": plan.workers}
+        with tempdir() as tmp:
+            work = Path(tmp)
+            if plan.docs > 0:
+                say(f"throughput: {plan.docs} documents from {plan.corpus}…")
+                result["throughput"] = asdict(throughput(encoder, load_corpus(plan.corpus, plan.docs), settings, work))
+            if plan.backends:
+                say(f"backends: {', '.join(plan.backends)}…")
+                sample = load_corpus(plan.corpus, plan.docs)
+                dataset = Path(plan.corpus).parent if Path(plan.corpus).name == "corpus.jsonl" else None
+                result["backends"] = [asdict(r) for r in backends(
+                    list(plan.backends), plan.model, dataset, sample, plan.device, plan.batch_size, plan.quality_queries)]
+            query_encoder = load_query_encoder(plan.model, plan.device, plan.batch_size, plan.backend)  # as search uses
+            rows = []
+            for size in [s for s in plan.sizes if s > 0]:
+                say(f"store at {size:,} chunks…")
+                rows.append(asdict(scale(size, encoder.dim, lambda q: query_encoder.encode_queries([q])[0].tolist(),
+                                         plan.queries, work)))
+            result["scale"] = rows
+            if plan.rerun_files > 0:
+                say(f"unchanged rerun over {plan.rerun_files} files…")
+                result["rerun"] = asdict(rerun(encoder, plan.rerun_files, work))
+    return result

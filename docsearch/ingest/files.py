@@ -13,7 +13,8 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 
-from .errors import IngestError
+from ..errors import IngestError
+from ..types import Document, RecordFields, Skipped, Source
 from .formats import (
     HTML_SUFFIXES,
     MAX_FILE_BYTES,
@@ -26,7 +27,6 @@ from .formats import (
     read_pdf,
     read_records,
 )
-from .types import Document, RecordFields, Skipped, Source
 
 _SNIFF_BYTES = 8192
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})

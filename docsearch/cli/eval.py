@@ -14,28 +14,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from .beir import DEV_FRACTION, DEV_MAX
-from .errors import ConfigError, DocsearchError
-from .settings import Settings, load_settings
-from .types import Fusion
+from ..errors import ConfigError
+from ..eval.beir import DEV_FRACTION, DEV_MAX
+from ..settings import Settings, load_settings
+from ..types import Fusion
+from .app import command, err, out
 
 if TYPE_CHECKING:
-    from .evaluate import EvalReport, TuneResult
-    from .indexer import IndexProgress
-
-out = Console()
-err = Console(stderr=True)
+    from ..eval.evaluate import EvalReport, TuneResult
+    from ..indexer import IndexProgress
 
 METRIC_HEADERS = {"ndcg": "nDCG", "mrr": "MRR", "recall": "R", "map": "MAP"}
 
 
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_command)
-
-
+@command("eval")
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="BEIR directory: corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv.")],
     model: Annotated[Optional[list[str]], typer.Option(
@@ -66,20 +60,16 @@ def eval_command(
         help="Encoder backend (torch, torch-fp32, onnx, onnx-int8, openvino); repeat to compare their vectors.")] = None,
 ) -> None:
     """Measure nDCG@10, MRR@10, Recall@100, MAP@100 and latency on a BEIR dataset; indexes its corpus once per model."""
-    try:
-        settings = load_settings().with_flags(home=home, qdrant_url=qdrant_url, chunk_tokens=chunk_tokens, overlap=overlap)
-        override = fusion_from_flags(fusion, rrf_k, weights)
-        if tune and override is not None:
-            raise ConfigError("--tune chooses the fusion: drop --fusion, --rrf-k and --weights")
-        dev = (dev_fraction, dev_max) if tune else None
-        if backend:
-            settings = settings.with_flags(backend=backend[0])
-        report, tuned = _run(settings, dataset, model or [], mode or ["dense", "sparse", "hybrid"], split, k, override,
-                             dev, index, limit_queries, latency_queries, backend)
-        written = _write_runs(report, run_file) if run_file else []
-    except DocsearchError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    settings = load_settings().with_flags(home=home, qdrant_url=qdrant_url, chunk_tokens=chunk_tokens, overlap=overlap)
+    override = fusion_from_flags(fusion, rrf_k, weights)
+    if tune and override is not None:
+        raise ConfigError("--tune chooses the fusion: drop --fusion, --rrf-k and --weights")
+    dev = (dev_fraction, dev_max) if tune else None
+    if backend:
+        settings = settings.with_flags(backend=backend[0])
+    report, tuned = _run(settings, dataset, model or [], mode or ["dense", "sparse", "hybrid"], split, k, override,
+                         dev, index, limit_queries, latency_queries, backend)
+    written = _write_runs(report, run_file) if run_file else []
     if json_out:
         payload = report.to_json()
         payload["tuning"] = [t.to_json() for t in tuned]
@@ -128,7 +118,7 @@ def _run(settings: Settings, dataset: Path, models: list[str], modes: list[str],
          override: Fusion | None, dev: tuple[float, int] | None, index: str | None, limit_queries: int | None,
          latency_queries: int, backends: list[str] | None = None) -> tuple[EvalReport, list[TuneResult]]:
     """``dev``: (fraction, cap) of the train queries to tune fusion on first; None: no tuning."""
-    from .evaluate import evaluate, tune_fusion
+    from ..eval.evaluate import evaluate, tune_fusion
 
     if index is not None and len(models) > 1:
         raise ConfigError("--index names one index, so it takes one --model")
@@ -159,8 +149,8 @@ def _status() -> Iterator[tuple[Callable[[str], None], Callable[[IndexProgress],
 
 
 def _write_runs(report: EvalReport, base: Path) -> list[Path]:
-    from .beir import write_run
-    from .evaluate import run_file_paths, run_tag
+    from ..eval.beir import write_run
+    from ..eval.evaluate import run_file_paths, run_tag
 
     return [write_run(path, row.run, run_tag(row)) for path, row in zip(run_file_paths(base, report.rows), report.rows,
                                                                           strict=True)]
@@ -204,7 +194,7 @@ def report_table(report: EvalReport) -> Table:
 
 
 def _fusion_cell(fusion: Fusion | None) -> str:
-    from .evaluate import fusion_label
+    from ..eval.evaluate import fusion_label
 
     return fusion_label(fusion) if fusion else "[dim]-[/]"
 
@@ -219,7 +209,7 @@ def _ms(value: float | None) -> str:
 
 
 def tune_table(result: TuneResult, show: int | None = None) -> Table:
-    from .evaluate import fusion_label
+    from ..eval.evaluate import fusion_label
 
     names = list(result.grid[0].metrics)
     where = "held out from its training" if result.dev_source == "held-out" else "carved from train"

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .types import Hit, IndexReport
+from ..types import Hit, IndexReport
 
 SNIPPET_CHARS = 320
 

@@ -14,20 +14,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .train import DEFAULT_LOSS, DEFAULT_MARGINS, LOSSES, TrainConfig
+from ..train import DEFAULT_LOSS, DEFAULT_MARGINS, LOSSES, TrainConfig
+from .app import command, err, out
 
 if TYPE_CHECKING:
-    from .searcher import Searcher
-    from .train import ProgressEvent, TrainReport
+    from ..searcher import Searcher
+    from ..train import ProgressEvent, TrainReport
 
 _D = TrainConfig.__dataclass_fields__  # defaults shown in --help come from the library's own
-out = Console()
-err = Console(stderr=True)
 _MARGINS = ", ".join(f"{k} {v}" for k, v in DEFAULT_MARGINS.items())
-
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_command)
 
 
 def _opt(help_text: str, *names: str) -> typer.models.OptionInfo:
@@ -63,6 +58,7 @@ DeviceOpt = Annotated[Optional[str], _opt("cuda, cpu, ... (default: cuda when pr
 PrecisionOpt = Annotated[str, _opt("auto: bf16 autocast on GPUs and bf16-capable CPUs (about 2x); fp32: never.")]
 
 
+@command("train", interrupted="before training started: nothing was saved")
 def train_command(
     data: DataArg,
     out_dir: OutOpt,
@@ -83,7 +79,7 @@ def train_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Fine-tune the embedding model on relevance judgements; keep the epoch that scores best on a dev split."""
-    from .train import train
+    from ..train import train
 
     config = TrainConfig(
         data=data,
@@ -108,9 +104,6 @@ def train_command(
     try:
         with _ProgressBar() as bar:
             report = train(config, on_progress=bar.update, resolve_doc=resolver)
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/] before training started: nothing was saved")
-        raise typer.Exit(130) from None
     finally:
         resolver.close()
     print_report(out, report)
@@ -125,8 +118,8 @@ class _IndexTexts:
 
     def __call__(self, doc_id: str) -> str | None:
         if self._searcher is None:
-            from .searcher import Searcher
-            from .settings import load_settings
+            from ..searcher import Searcher
+            from ..settings import load_settings
 
             # Only texts are read: no model check (model=None), no model loaded.
             settings = replace(load_settings().with_flags(index=self.index), model=None)

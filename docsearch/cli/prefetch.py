@@ -11,8 +11,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from .encoders import Encoder
-from .errors import DocsearchError
+from ..encoders import Encoder
+from ..errors import DocsearchError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -19,8 +19,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .errors import IngestError
-from .types import Document, RecordFields, Source
+from ..errors import IngestError
+from ..types import Document, RecordFields, Source
 
 PLAIN_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".org", ".adoc", ".tex"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})

@@ -1,0 +1,70 @@
+"""The typer app, its consoles and shared options, and the one place errors are reported.
+
+Every command registers through :func:`command`, which turns a :class:`DocsearchError` into one
+red line on stderr and exit code 1, and Ctrl-C into exit code 130. Commands are thin: they read
+flags into :class:`Settings`, call the library, and render what it returns.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..errors import DocsearchError
+from ..settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Semantic document search: index folders, search them by meaning, teach it your notion of relevance.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+IndexOpt = Annotated[Optional[str], typer.Option("--index", "-i", help="Index name (default: 'default').")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name or local sentence-transformers directory.")]
+UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (default: embedded).")]
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="Encoder: torch (bf16 where supported), torch-fp32, onnx, onnx-int8, openvino.")]
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")]
+HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Index home (default: ./indexes or $DOCSEARCH_HOME).")]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def settings_from(**flags: object) -> Settings:
+    """Defaults < DOCSEARCH_* environment < the flags given."""
+    return load_settings().with_flags(**flags)
+
+
+def report_error(exc: BaseException) -> None:
+    """The one red line every failure becomes."""
+    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+
+
+def command(name: str | None = None, interrupted: str | None = None) -> Callable[[F], F]:
+    """Register a command whose library errors become one red line and exit code 1; ``interrupted``
+    is what Ctrl-C says (exit code 130)."""
+
+    def register(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except DocsearchError as exc:
+                report_error(exc)
+                raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                if interrupted is None:
+                    raise
+                err.print(f"[yellow]interrupted:[/] {interrupted}", highlight=False)
+                raise typer.Exit(130) from None
+
+        app.command(name)(run)
+        return fn
+
+    return register

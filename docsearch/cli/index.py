@@ -1,0 +1,71 @@
+"""`docsearch index` and `docsearch info`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..settings import Settings
+from ..types import IndexReport, RecordFields
+from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
+
+
+@command(interrupted="the index is consistent; run the same command again to finish")
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index.")],
+    index: IndexOpt = None, model: ModelOpt = None,
+    chunk_tokens: Annotated[Optional[int], typer.Option(help="Window size in model tokens (default: the model's max).")] = None,
+    overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive windows.")] = None,
+    qdrant_url: UrlOpt = None, home: HomeOpt = None,
+    id_field: Annotated[Optional[str], typer.Option(help="Record field holding the id (JSONL/CSV).")] = None,
+    title_field: Annotated[Optional[str], typer.Option(help="Record field holding the title.")] = None,
+    text_field: Annotated[Optional[str], typer.Option(help="Record field holding the text.")] = None,
+    rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    backend: BackendOpt = None, device: DeviceOpt = None,
+    workers: Annotated[Optional[int], typer.Option(
+        min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
+) -> None:
+    """Index files and folders; a rerun embeds only what changed."""
+    from ..indexer import index_paths
+    from .render import print_report
+
+    s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
+                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers)
+    defaults = RecordFields()
+    fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
+    if quiet:
+        index_paths(s, [str(p) for p in paths], fields, rebuild)
+        return
+    print_report(out, _index_with_progress(s, paths, fields, rebuild))
+
+
+def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool) -> IndexReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..indexer import IndexProgress, index_paths
+
+    columns = (TextColumn("[bold blue]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
+               TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.0f}/s"), TimeElapsedColumn(),
+               TextColumn("[dim]{task.fields[current]}"))
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task("index", total=None, chunks=0, rate=0.0, current="")
+
+        def update(p: IndexProgress) -> None:
+            bar.update(task, total=p.files_total or None, completed=p.files_done, chunks=p.chunks,
+                       rate=p.chunks_per_s, current=p.current[-40:])
+
+        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update)
+
+
+@command()
+def info(index: IndexOpt = None, qdrant_url: UrlOpt = None, home: HomeOpt = None) -> None:
+    """Show what an index holds: counts, model, fingerprint, chunking, size on disk."""
+    from ..index import Index
+    from .render import info_table
+
+    s = settings_from(index=index, qdrant_url=qdrant_url, home=home)
+    with Index.open(s) as opened:
+        out.print(info_table(opened.info()))

@@ -1,0 +1,45 @@
+"""`docsearch search`: one query (a table or --json), or with no query an interactive session."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import DocsearchError
+from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, out, settings_from
+
+
+@command()
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="The query; omit it for an interactive session.")] = None,
+    index: IndexOpt = None, model: ModelOpt = None,
+    k: Annotated[Optional[int], typer.Option("-k", help="Number of results.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout, nothing else.")] = False,
+    path: Annotated[Optional[str], typer.Option("--path", help="Only sources whose path matches this glob.")] = None,
+    mode: Annotated[str, typer.Option(help="dense, sparse (BM25) or hybrid.")] = "dense",
+    interactive: Annotated[bool, typer.Option("--interactive", "-I", help="Open an interactive session.")] = False,
+    qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
+) -> None:
+    """Search an index by meaning; with no query, open an interactive session."""
+    from ..searcher import Searcher
+
+    s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home, backend=backend, device=device)
+    if query is None or interactive:
+        from .interactive import run_session
+
+        run_session(s, mode=mode, path_glob=path)
+        return
+    if not query.strip():
+        raise DocsearchError("the query is empty")
+    with Searcher.open(s) as searcher:
+        hits = searcher.search(query, s.k, mode=mode, path_glob=path)
+    if json_out:
+        from .render import hits_json
+
+        sys.stdout.write(hits_json(query, hits) + "\n")
+    else:
+        from .render import print_hits
+
+        print_hits(out, query, hits)

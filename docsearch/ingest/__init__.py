@@ -1,0 +1,11 @@
+"""From files to chunks: ``walk`` finds sources, ``read_documents`` turns one into documents
+(plain text, Markdown, HTML, PDF, code, JSONL/CSV records), ``chunker_for`` cuts documents into
+windows of the model's own tokens."""
+
+from __future__ import annotations
+
+from .chunking import TokenChunker, chunker_for
+from .files import content_hash, read_documents, walk
+from .formats import SUPPORTED_SUFFIXES
+
+__all__ = ["SUPPORTED_SUFFIXES", "TokenChunker", "chunker_for", "content_hash", "read_documents", "walk"]

@@ -1,0 +1,26 @@
+"""The vector store: the only package that imports Qdrant's engine or client.
+
+Two backends behind one interface (:class:`Store`), chosen in one place (``open_store``):
+``EdgeStore``, Qdrant's engine in-process (one shard per index, the default), and ``ServerStore``,
+a Qdrant server or cluster through qdrant-client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import DENSE, SPARSE, QuerySpec, Store, StoreHit, StorePoint, point_id
+
+__all__ = ["DENSE", "SPARSE", "QuerySpec", "Store", "StoreHit", "StorePoint", "open_store", "point_id"]
+
+
+def open_store(index_dir: Path, dim: int, url: str | None = None, api_key: str | None = None,
+               collection: str = "docsearch", create: bool = True) -> Store:
+    """The one place a backend is chosen: a URL means a server, else an Edge shard."""
+    if url:
+        from .server import ServerStore
+
+        return ServerStore(url, api_key, collection, dim, create)
+    from .edge import EdgeStore
+
+    return EdgeStore(index_dir / "shard", dim, create)

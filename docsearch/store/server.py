@@ -1,0 +1,149 @@
+"""A Qdrant server or cluster through qdrant-client (its in-process local mode stands in for a
+server in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ..errors import StoreError
+from ..types import SparseVector
+from .base import DENSE, HNSW_EF, KEYWORD_FIELDS, SPARSE, QuerySpec, StoreHit, StorePoint, floats
+
+
+class ServerStore:
+    """``url`` is http(s)://host:port, or ``local:PATH`` / ``:memory:`` for qdrant-client's local mode."""
+
+    def __init__(self, url: str, api_key: str | None, collection: str, dim: int, create: bool = True) -> None:
+        from qdrant_client import QdrantClient, models
+
+        self._m = models
+        self._name = collection
+        self._local = url == ":memory:" or url.startswith("local:")
+        try:
+            if url == ":memory:":
+                self._client = QdrantClient(location=":memory:")
+            elif url.startswith("local:"):
+                self._client = QdrantClient(path=url[len("local:"):])
+            else:
+                self._client = QdrantClient(url=url, api_key=api_key, timeout=60)
+            if not self._client.collection_exists(collection):
+                if not create:
+                    raise StoreError(f"no collection {collection!r} on the Qdrant server")
+                self._create(dim)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"cannot reach Qdrant at {url}: {type(exc).__name__}: {exc}") from exc
+
+    def _create(self, dim: int) -> None:
+        m = self._m
+        self._client.create_collection(
+            self._name,
+            vectors_config={DENSE: m.VectorParams(size=dim, distance=m.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
+        )
+        import warnings
+
+        with warnings.catch_warnings():  # local mode warns that it ignores payload indexes; a server uses them
+            warnings.simplefilter("ignore", UserWarning)
+            for name in KEYWORD_FIELDS:
+                self._client.create_payload_index(self._name, name, m.PayloadSchemaType.KEYWORD)
+
+    def upsert(self, points: Sequence[StorePoint]) -> None:
+        m = self._m
+        batch = [
+            m.PointStruct(id=p.id, payload=p.payload, vector={
+                DENSE: floats(p.vector),
+                SPARSE: m.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+            })
+            for p in points
+        ]
+        self._client.upsert(self._name, batch, wait=True)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._client.delete(self._name, self._m.PointIdsList(points=list(ids)), wait=True)
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {str(r.id) for r in self._client.retrieve(self._name, list(ids), with_payload=False)}
+
+    def _filter(self, paths: Sequence[str] | None) -> Any:
+        if paths is None:
+            return None
+        m = self._m
+        return m.Filter(must=[m.FieldCondition(key="path", match=m.MatchAny(any=list(paths)))])
+
+    def _request(self, spec: QuerySpec) -> Any:
+        m = self._m
+        flt = self._filter(spec.paths)
+        payload: Any = True if spec.with_text else ["doc", "title", "path", "chunk", "line", "start"]
+        sparse = spec.sparse
+        sparse_q = m.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
+        dense_q = list(spec.dense) if spec.dense is not None else None
+        if spec.mode == "hybrid":
+            fusion = (m.FusionQuery(fusion=m.Fusion.DBSF) if spec.fusion.method == "dbsf"
+                      else m.RrfQuery(rrf=m.Rrf(k=spec.fusion.k, weights=list(spec.fusion.weights))))
+            prefetch = [m.Prefetch(query=dense_q, using=DENSE, limit=spec.prefetch, filter=flt, params=self._params(spec)),
+                        m.Prefetch(query=sparse_q, using=SPARSE, limit=spec.prefetch, filter=flt)]
+            return m.QueryRequest(prefetch=prefetch, query=fusion, limit=spec.limit, with_payload=payload)
+        if spec.mode == "sparse":
+            return m.QueryRequest(query=sparse_q, using=SPARSE, filter=flt, limit=spec.limit, with_payload=payload)
+        return m.QueryRequest(query=dense_q, using=DENSE, filter=flt, limit=spec.limit, with_payload=payload,
+                              params=self._params(spec))
+
+    def _params(self, spec: QuerySpec) -> Any:
+        """The dense search's parameters, as EdgeStore sets them (rescoring is the server's own)."""
+        if self._local:
+            return None  # qdrant-client's local mode always scans exactly, and warns about params
+        return self._m.SearchParams(exact=True) if spec.exact else self._m.SearchParams(hnsw_ef=spec.hnsw_ef or HNSW_EF)
+
+    def query(self, spec: QuerySpec) -> list[StoreHit]:
+        return self.query_batch([spec])[0]
+
+    def query_batch(self, specs: Sequence[QuerySpec]) -> list[list[StoreHit]]:
+        try:
+            responses = self._client.query_batch_points(self._name, [self._request(s) for s in specs])
+        except Exception as exc:
+            raise StoreError(f"query failed: {type(exc).__name__}: {exc}") from exc
+        return [[StoreHit(str(p.id), float(p.score), dict(p.payload or {})) for p in r.points] for r in responses]
+
+    def doc_chunks(self, doc: str) -> list[dict[str, Any]]:
+        m = self._m
+        flt = m.Filter(must=[m.FieldCondition(key="doc", match=m.MatchValue(value=doc))])
+        records, _ = self._client.scroll(self._name, scroll_filter=flt, limit=10_000, with_payload=True)
+        return sorted((dict(r.payload or {}) for r in records), key=lambda p: p.get("chunk", 0))
+
+    def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
+        offset = None
+        while True:
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=["text"],
+                                                  with_vectors=False)
+            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
+            if offset is None:
+                return
+
+    def set_sparse(self, items: Sequence[tuple[str, SparseVector]]) -> None:
+        m = self._m
+        vectors = [m.PointVectors(id=pid, vector={SPARSE: m.SparseVector(indices=sp.indices, values=sp.values)})
+                   for pid, sp in items]
+        if vectors:
+            try:
+                self._client.update_vectors(self._name, vectors, wait=True)
+            except Exception as exc:  # e.g. a collection made without a sparse vector slot
+                raise StoreError(f"cannot store BM25 vectors in {self._name!r}: {type(exc).__name__}: {exc}") from exc
+
+    def count(self) -> int:
+        return int(self._client.count(self._name, exact=True).count)
+
+    def finish(self, quantize: bool | None = None) -> None:
+        pass  # the server optimizes by itself; quantization is the collection owner's choice
+
+    def drop(self) -> None:
+        self._client.delete_collection(self._name)
+        self._client.close()
+
+    def close(self) -> None:
+        self._client.close()
