@@ -13,6 +13,13 @@ BEIR folder under ``--data`` (as ``multi_corpus.py`` finds them) is scored on it
 - ``zh-jieba``: jieba's search-mode word segmentation (``cut_for_search``), lowercase; only when
   jieba is installed.
 
+With ``--edge``, three more rows per corpus score Qdrant Edge's own BM25 vectors (the ones docsearch
+stores) over whole documents, in numpy, to tell what separates docsearch's sparse figure from bm25s:
+``edge-en`` as docsearch configures it (English, ``avg_len`` fixed at 256 tokens, k 1.2, b 0.75,
+repeated query terms counted once), ``edge-en-avglen`` with the corpus's true mean document length,
+``edge-multilingual`` with Edge's ``TokenizerType.Multilingual`` (which segments Chinese words), and on
+German ``edge-de`` with Edge's German stemmer and stopwords.
+
 A corpus's language comes from its ``meta.json`` (``"language": "de ..."``), English when there is
 none. Queries and judgements are read with ``docsearch.beir.load_beir`` and scored with
 ``docsearch.metrics.score``, exactly as ``docsearch eval`` reads and scores them, so the figures
@@ -119,6 +126,51 @@ def analyzers(language: str) -> dict[str, Callable[[], Tokenizer]]:
     return found
 
 
+def edge_run(doc_ids: list[str], texts: list[str], queries: dict[str, str], avg_len: float | None = 256.0,
+             **config: Any) -> tuple[dict[str, dict[str, float]], float]:
+    """Qdrant Edge's BM25 vectors scored as its IDF modifier scores them, whole documents, exact top 100.
+
+    ``avg_len`` None: the corpus's mean length in the analyzer's own tokens (read back from vectors
+    made with b = 0, whose values are tf (k+1) / (tf + k))."""
+    import math
+    from collections import defaultdict
+
+    import qdrant_edge as qe
+
+    if avg_len is None:
+        flat = qe.Bm25(qe.Bm25Config(avg_len=256.0, b=0.0, k=1.2, **config))
+        total = sum(round(1.2 * x / (2.2 - x)) for t in texts for x in flat.embed_document(t).values)
+        avg_len = total / max(len(texts), 1)
+    bm25 = qe.Bm25(qe.Bm25Config(avg_len=avg_len, **config))
+    postings: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for n, text in enumerate(texts):
+        vector = bm25.embed_document(text)
+        for index, value in zip(vector.indices, vector.values, strict=True):
+            postings[index].append((n, value))
+    idf = {i: math.log(1 + (len(texts) - len(p) + 0.5) / (len(p) + 0.5)) for i, p in postings.items()}
+    run: dict[str, dict[str, float]] = {}
+    for qid, text in queries.items():
+        scores: dict[int, float] = defaultdict(float)
+        vector = bm25.embed_query(text)
+        for index, weight in zip(vector.indices, vector.values, strict=True):
+            for n, value in postings.get(index, ()):
+                scores[n] += weight * value * idf[index]
+        top = sorted(scores.items(), key=lambda x: -x[1])[:DEPTH]
+        run[qid] = {doc_ids[n]: s for n, s in top}
+    return run, avg_len
+
+
+def edge_variants(language: str) -> dict[str, dict[str, Any]]:
+    import qdrant_edge as qe
+
+    found: dict[str, dict[str, Any]] = {
+        "edge-en": {"language": "english"}, "edge-en-avglen": {"language": "english", "avg_len": None},
+        "edge-multilingual": {"language": "english", "tokenizer": qe.TokenizerType.Multilingual}}
+    if language == "de":
+        found["edge-de"] = {"language": "german"}
+    return found
+
+
 def corpus_language(folder: Path) -> str:
     meta = folder / "meta.json"
     if meta.is_file():
@@ -168,6 +220,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--corpus", action="append", help="only this corpus (folder name); repeat for several")
     parser.add_argument("--compare", type=Path, default=DEFAULT_COMPARE,
                         help="multi_corpus.py's JSON, for docsearch's sparse figures (default: %(default)s)")
+    parser.add_argument("--edge", action="store_true", help="also score Qdrant Edge's BM25 vectors whole-document (see above)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON (default: %(default)s)")
     return parser.parse_args()
 
@@ -194,15 +247,12 @@ def main() -> int:
             started = time.perf_counter()
             tokenize = factory()
             run = bm25_run(doc_ids, [tokenize(t) for t in texts], {q: tokenize(t) for q, t in data.queries.items()})
-            metrics = score(run, data.qrels, 10, DEPTH)
-            row = {"corpus": folder.name, "language": language, "analyzer": name, "queries": len(data.queries),
-                   "docs": len(doc_ids), **{m: round(v, 6) for m, v in metrics.items()},
-                   "seconds": round(time.perf_counter() - started, 2)}
-            if folder.name in sparse:
-                row["docsearch_sparse_ndcg@10"] = sparse[folder.name]
-            rows.append(row)
-            print(f"[{time.strftime('%H:%M:%S')}] {folder.name} {name}: nDCG@10 {metrics['ndcg@10']:.4f}"
-                  f" ({row['seconds']:.1f} s)", file=sys.stderr, flush=True)
+            rows.append(_row(folder.name, language, name, data, len(doc_ids), run, started, sparse))
+        for name, config in (edge_variants(language) if args.edge else {}).items():
+            started = time.perf_counter()
+            config = dict(config)
+            run, avg_len = edge_run(doc_ids, texts, dict(data.queries), config.pop("avg_len", 256.0), **config)
+            rows.append(_row(folder.name, language, name, data, len(doc_ids), run, started, sparse, avg_len=round(avg_len, 1)))
     _print(rows)
     payload = {"command": shlex.join(["python", "tests/bench/bm25_reference.py", *sys.argv[1:]]),
                "bm25": {"implementation": f"bm25s {bm25s.__version__}", "method": "lucene", "k1": K1, "b": B},
@@ -214,13 +264,25 @@ def main() -> int:
     return 0
 
 
+def _row(corpus: str, language: str, analyzer: str, data: Any, docs: int, run: dict[str, dict[str, float]],
+         started: float, sparse: dict[str, float], **extra: Any) -> dict[str, Any]:
+    metrics = score(run, data.qrels, 10, DEPTH)
+    row = {"corpus": corpus, "language": language, "analyzer": analyzer, "queries": len(data.queries), "docs": docs,
+           **extra, **{m: round(v, 6) for m, v in metrics.items()}, "seconds": round(time.perf_counter() - started, 2)}
+    if corpus in sparse:
+        row["docsearch_sparse_ndcg@10"] = sparse[corpus]
+    print(f"[{time.strftime('%H:%M:%S')}] {corpus} {analyzer}: nDCG@10 {metrics['ndcg@10']:.4f} ({row['seconds']:.1f} s)",
+          file=sys.stderr, flush=True)
+    return row
+
+
 def _print(rows: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="[bold]bm25s[/] by analyzer, test split", title_justify="left", collapse_padding=True,
-                  pad_edge=False)
-    for header in ("corpus", "analyzer", "nDCG@10", "MRR@10", "R@100", "docsearch sparse", "sparse-bm25s"):
+    title = "[bold]BM25[/] by analyzer, test split (bm25s; edge-*: Qdrant Edge's vectors, whole documents)"
+    table = Table(title=title, title_justify="left", collapse_padding=True, pad_edge=False)
+    for header in ("corpus", "analyzer", "nDCG@10", "MRR@10", "R@100", "docsearch sparse", "sparse-this"):
         table.add_column(header, justify="left" if header in ("corpus", "analyzer") else "right", no_wrap=True)
     for r in rows:
         ours = r.get("docsearch_sparse_ndcg@10")
