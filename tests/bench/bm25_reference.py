@@ -13,8 +13,9 @@ BEIR folder under ``--data`` (as ``multi_corpus.py`` finds them) is scored on it
 - ``zh-jieba``: jieba's search-mode word segmentation (``cut_for_search``), lowercase; only when
   jieba is installed.
 
-With ``--edge``, three more rows per corpus score Qdrant Edge's own BM25 vectors (the ones docsearch
-stores) over whole documents, in numpy, to tell what separates docsearch's sparse figure from bm25s:
+With ``--edge``, more rows tell what separates docsearch's sparse figure from bm25s: ``en-qset`` is
+``en`` with each query term counted once (as Edge's query vectors weigh them), and the ``edge-*`` rows
+score Qdrant Edge's own BM25 vectors (the ones docsearch stores) over whole documents, in numpy:
 ``edge-en`` as docsearch configures it (English, ``avg_len`` fixed at 256 tokens, k 1.2, b 0.75,
 repeated query terms counted once), ``edge-en-avglen`` with the corpus's true mean document length,
 ``edge-multilingual`` with Edge's ``TokenizerType.Multilingual`` (which segments Chinese words), and on
@@ -220,7 +221,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--corpus", action="append", help="only this corpus (folder name); repeat for several")
     parser.add_argument("--compare", type=Path, default=DEFAULT_COMPARE,
                         help="multi_corpus.py's JSON, for docsearch's sparse figures (default: %(default)s)")
-    parser.add_argument("--edge", action="store_true", help="also score Qdrant Edge's BM25 vectors whole-document (see above)")
+    parser.add_argument("--edge", action="store_true", help="also en-qset and Qdrant Edge's BM25 vectors (see above)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON (default: %(default)s)")
     return parser.parse_args()
 
@@ -248,6 +249,11 @@ def main() -> int:
             tokenize = factory()
             run = bm25_run(doc_ids, [tokenize(t) for t in texts], {q: tokenize(t) for q, t in data.queries.items()})
             rows.append(_row(folder.name, language, name, data, len(doc_ids), run, started, sparse))
+            if args.edge and name == "en":
+                started = time.perf_counter()
+                once = {q: list(dict.fromkeys(tokenize(t))) for q, t in data.queries.items()}
+                run = bm25_run(doc_ids, [tokenize(t) for t in texts], once)
+                rows.append(_row(folder.name, language, "en-qset", data, len(doc_ids), run, started, sparse))
         for name, config in (edge_variants(language) if args.edge else {}).items():
             started = time.perf_counter()
             config = dict(config)
