@@ -278,9 +278,9 @@ def main() -> int:
         entry = run_corpus(corpus, modes, args, rejected)
         entries.append(entry)
         got = rows_by_mode(entry)
-        _say(f"{corpus.name}: {entry['seconds']:.0f} s; "
-             + ", ".join(f"{m} {got[m][METRIC]:.3f}" for m in modes if m in got)
-             + "".join(f"; {m} FAILED: {why}" for m, why in entry["errors"].items()))
+        parts = [f"{m} {got[m][METRIC]:.3f}" for m in modes if m in got]
+        parts += [f"{m} FAILED: {why}" for m, why in entry["errors"].items()]
+        _say(f"{corpus.name}: {entry['seconds']:.0f} s; " + ", ".join(parts))
     summary = summarise(entries, modes)
     print_table(summary, modes, rejected)
     payload = {"command": shlex.join(argv), "modes": modes, "missing": rejected, "data": str(args.data),
