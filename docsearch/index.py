@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .auto import DEFAULT as AUTO_DEFAULT
 from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder
 from .errors import IndexNotFoundError, ModelMismatchError
 from .manifest import Manifest
@@ -45,7 +46,9 @@ class IndexMeta:
     collection: str = ""
     embedder: str = "torch"  # the backend that created the index: the reference for the others
     embedders: tuple[str, ...] = ()  # every backend that has embedded chunks here, once admitted
-    fusion: Fusion = field(default_factory=Fusion)
+    fusion: Fusion = field(default_factory=Fusion)  # hybrid mode's
+    auto: Fusion = AUTO_DEFAULT  # auto mode's, chosen from the index's own text (docsearch.auto)
+    auto_reason: str = ""  # why; "" until an index run has chosen
     sparse: str = DEFAULT_SPARSE_ID  # the sparse encoder that made the BM25 vectors; "" for none
     version: str = ""
     created: float = 0.0
@@ -53,17 +56,27 @@ class IndexMeta:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["fusion"] = asdict(self.fusion)
+        data["auto"] = asdict(self.auto)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> IndexMeta:
         data = dict(data)
-        fusion = data.pop("fusion", None) or {}
-        fusion["weights"] = tuple(fusion.get("weights", (1.0, 1.0)))
+        fusion = _fusion(data.pop("fusion", None) or {})
+        if isinstance(data.get("auto"), dict):
+            data["auto"] = _fusion(data["auto"])
+        else:
+            data.pop("auto", None)  # made before auto mode: the default, until the next index run chooses
         data["embedders"] = tuple(data.get("embedders") or (data.get("embedder", "torch"),))
         data.setdefault("sparse", "")  # written before sparse vectors were recorded: assume none
         known = {f for f in cls.__dataclass_fields__}
-        return cls(fusion=Fusion(**fusion), **{k: v for k, v in data.items() if k in known})
+        return cls(fusion=fusion, **{k: v for k, v in data.items() if k in known})
+
+
+def _fusion(data: dict[str, Any]) -> Fusion:
+    data = dict(data)
+    data["weights"] = tuple(data.get("weights", (1.0, 1.0)))
+    return Fusion(**{k: v for k, v in data.items() if k in Fusion.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -182,6 +195,11 @@ class Index:
     def current_sparse(self) -> str:
         """The sparse encoder this index's vectors should come from now."""
         return DEFAULT_SPARSE_ID
+
+    @property
+    def covers_language(self) -> bool:
+        """Whether the model covers the index's main language (unknown counts as covered)."""
+        return True
 
     @property
     def has_sparse(self) -> bool:

@@ -11,12 +11,14 @@ the same content hash keeps the chunks already stored and embeds the rest.
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, load_encoder
 from .errors import IngestError, ModelMismatchError
 from .index import Index
@@ -25,6 +27,9 @@ from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
 from .types import Document, IndexReport, RecordFields, Skipped, Source
+
+SAMPLE = 400  # chunks kept for choosing how auto mode fuses
+RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
+    sample: list[tuple[str, str]] = field(default_factory=list)  # (point id, chunk text): a reservoir for auto
+    seen: int = 0  # chunks offered to the reservoir
+    rng: random.Random = field(default_factory=lambda: random.Random(0))  # the same sample for the same run
     _encoder: Encoder | None = None
     _owns_encoder: bool = False  # an encoder (or pool) this run loaded is this run's to close
 
@@ -135,12 +143,24 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         index.store.finish()
     if not index.has_sparse:
         index.update(sparse=index.current_sparse)  # every point now has the current BM25 vectors
+    if index.has_sparse and (run.chunks >= RETUNE_SHARE * index.store.count() or not index.meta.auto_reason):
+        _choose_auto(run)
     return IndexReport(
         indexed=run.indexed,
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
         resparsed=resparsed,
     )
+
+
+def _choose_auto(run: _Run) -> None:
+    """Let the index pick how auto mode fuses, from the chunks this run embedded (docsearch.auto)."""
+    index = run.index
+    sample = run.sample if run.chunks else auto.stored_sample(index.store)
+    if not sample:
+        return
+    choice = auto.choose(index.store, run.encoder(), index.sparse_encoder(), sample, index.covers_language)
+    index.update(auto=choice.fusion, auto_reason=choice.reason)
 
 
 def _refresh_sparse(run: _Run) -> int:
@@ -294,11 +314,25 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
         run.index.store.delete(stale)
     have = run.index.store.existing(ids) if resumed else set()
     work = [c for c in chunks if c.id not in have]
+    for c in work:
+        _offer(run, c)
     pending[src.abspath] = _Pending(SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done",
                                               ids, len(docs)), len(work))
     run.documents += len(docs)
     run.indexed += 1
     return work
+
+
+def _offer(run: _Run, chunk: _Chunk) -> None:
+    """Reservoir sampling: every chunk of the run equally likely to be in the sample, in one pass."""
+    run.seen += 1
+    item = (chunk.id, chunk.text)
+    if len(run.sample) < SAMPLE:
+        run.sample.append(item)
+    else:
+        slot = run.rng.randrange(run.seen)
+        if slot < SAMPLE:
+            run.sample[slot] = item
 
 
 def _reason(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from .settings import Settings
 from .store import QuerySpec, StoreHit
 from .types import Fusion, Hit
 
-MODES = ("dense", "sparse", "hybrid")
+MODES = ("auto", "dense", "sparse", "hybrid")
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -70,19 +70,28 @@ class Searcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def search(self, query: str, k: int = 10, mode: str = "dense", path_glob: str | None = None,
+    def search(self, query: str, k: int = 10, mode: str = "auto", path_glob: str | None = None,
                fusion: Fusion | None = None, offset: int = 0) -> list[Hit]:
         return self.search_many([query], k, mode, path_glob, fusion, offset)[0]
 
-    def search_many(self, queries: Sequence[str], k: int = 10, mode: str = "dense", path_glob: str | None = None,
-                    fusion: Fusion | None = None, offset: int = 0, with_text: bool = True) -> list[list[Hit]]:
-        """Top ``k`` documents per query (after skipping ``offset``), best chunk per document."""
+    def answering(self, mode: str = "auto", fusion: Fusion | None = None) -> tuple[str, Fusion | None]:
+        """The mode and fusion that really answer a search in ``mode``: auto is the index's own
+        choice (dense alone while the index has no current BM25 vectors), hybrid the index's fusion
+        unless one is given, dense and sparse fuse nothing."""
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
+        if mode == "auto":
+            return ("auto", fusion or self.meta.auto) if self.index.has_sparse else ("dense", None)
         if mode != "dense" and not self.index.has_sparse:
             raise IndexNotFoundError(
                 f"index {self.meta.name!r} has no current BM25 vectors for --mode {mode}; add them, without "
                 f"re-embedding, with: docsearch index PATH --index {self.meta.name}")
+        return mode, (fusion or self.meta.fusion) if mode == "hybrid" else None
+
+    def search_many(self, queries: Sequence[str], k: int = 10, mode: str = "auto", path_glob: str | None = None,
+                    fusion: Fusion | None = None, offset: int = 0, with_text: bool = True) -> list[list[Hit]]:
+        """Top ``k`` documents per query (after skipping ``offset``), best chunk per document."""
+        mode, fused = self.answering(mode, fusion)
         paths = self.matching_paths(path_glob) if path_glob else None
         if paths is not None and not paths:
             return [[] for _ in queries]
@@ -90,9 +99,11 @@ class Searcher:
         want = k + offset
         # Several chunks of one document can crowd the candidate list: ask for more chunks than documents.
         limit = max(want * 3, 30)
-        fusion = fusion or self.meta.fusion
-        if mode == "hybrid" and fusion.method == "zscore":
-            return self._document_fusion(queries, vectors, paths, fusion, want, limit, offset, with_text)
+        fusion = fused or self.meta.fusion
+        if fused is not None and fused.per_document:
+            return self._document_fusion(queries, vectors, paths, fused, want, limit, offset, with_text)
+        if mode == "auto":  # a chunk-level fusion chosen for auto runs as hybrid does
+            mode = "hybrid"
         sparse = self._sparse(queries) if mode != "dense" else [None] * len(queries)
         specs = [
             QuerySpec(limit=limit, mode=mode, dense=None if v is None else v.tolist(), sparse=sv, paths=paths,
@@ -104,9 +115,10 @@ class Searcher:
 
     def _document_fusion(self, queries: Sequence[str], vectors: Any, paths: list[str] | None, fusion: Fusion,
                          want: int, limit: int, offset: int, with_text: bool) -> list[list[Hit]]:
-        """Hybrid fused per document, not per chunk: a document whose dense and BM25 evidence sit in
-        different chunks gets credit for both. Each list's best-chunk scores are z-normalised, then
-        weighted; a document missing from one list takes that list's lowest normalised score."""
+        """Fused per document, not per chunk: a document whose dense and BM25 evidence sit in
+        different chunks gets credit for both. Each list's best-chunk scores are normalised (z-score,
+        or theoretical min-max), then weighted; a document missing from one list takes that list's
+        lowest normalised score (z-score) or its theoretical minimum (tmm)."""
         depth = max(limit, 100)
         specs = []
         for v, sv in zip(vectors, self._sparse(queries), strict=True):
@@ -116,7 +128,8 @@ class Searcher:
         out = []
         for i, q in enumerate(queries):
             dense, sparse = _best_per_doc(results[2 * i]), _best_per_doc(results[2 * i + 1])
-            scores = _zscore_fuse([dense, sparse], fusion.weights)
+            fuse = _tmm_fuse if fusion.method == "tmm" else _zscore_fuse
+            scores = fuse([dense, sparse], fusion.weights)
             ranked = sorted(scores, key=lambda d: scores[d], reverse=True)[:want]
             hits = [StoreHit(dense.get(d, sparse.get(d)).id, scores[d], dense.get(d, sparse.get(d)).payload)  # type: ignore[union-attr]
                     for d in ranked]
@@ -170,6 +183,20 @@ def _zscore_fuse(lists: Sequence[dict[str, StoreHit]], weights: Sequence[float])
         floor = (min(values) - mean) / spread
         for d in docs:
             fused[d] += weight * ((hits[d].score - mean) / spread if d in hits else floor)
+    return fused
+
+
+def _tmm_fuse(lists: Sequence[dict[str, StoreHit]], weights: Sequence[float]) -> dict[str, float]:
+    """Theoretical min-max (Bruch et al. 2023): a cosine maps [-1, best] to [0, 1], a BM25 score
+    [0, best]; the normalised scores are combined convexly."""
+    docs = set().union(*lists)
+    fused = dict.fromkeys(docs, 0.0)
+    for (hits, weight), low in zip(zip(lists, weights, strict=True), (-1.0, 0.0), strict=True):
+        if not hits or weight == 0:
+            continue
+        span = (max(h.score for h in hits.values()) - low) or 1.0
+        for d, h in hits.items():
+            fused[d] += weight * (h.score - low) / span
     return fused
 
 

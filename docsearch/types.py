@@ -115,14 +115,33 @@ class IndexReport:
 
 @dataclass(frozen=True)
 class Fusion:
-    """How hybrid mode fuses the dense and sparse candidate lists inside Qdrant.
+    """How dense and sparse (BM25) candidate lists are fused.
 
-    ``method`` is ``"rrf"`` (reciprocal rank, with ``k`` and per-list ``weights``
-    as (dense, sparse)) or ``"dbsf"`` (distribution-based score fusion), both fused by Qdrant
-    over chunks; or ``"zscore"``: per-document best-chunk scores, z-normalised and weighted.
+    ``method``: ``"rrf"`` (reciprocal rank, with ``k`` and per-list ``weights`` as (dense, sparse))
+    or ``"dbsf"`` (distribution-based score fusion), both fused by Qdrant over chunks; or, over
+    each document's best chunk, ``"zscore"`` (scores z-normalised per list, then weighted) or
+    ``"tmm"`` (theoretical min-max: a cosine scaled from -1, a BM25 score from 0, each up to its
+    list's best, then a convex combination with ``weights``; Bruch et al. 2023's TM2C2).
     """
 
     # DBSF by default: on SciFact it beat every untuned RRF setting (0.735 vs 0.704 for k=2, 1:1).
     method: str = "dbsf"
     k: int = 2
     weights: tuple[float, float] = (1.0, 1.0)
+
+    @property
+    def per_document(self) -> bool:
+        return self.method in ("zscore", "tmm")
+
+    def label(self) -> str:
+        if self.method == "dbsf":
+            return "dbsf"
+        dense, sparse = (f"{w:g}" for w in self.weights)
+        if self.per_document:
+            return f"{self.method} w={dense},{sparse}"
+        return f"rrf k={self.k} w={dense},{sparse}"
+
+    def to_json(self) -> dict[str, object]:
+        if self.method == "dbsf":
+            return {"method": "dbsf"}
+        return {"method": self.method, "k": self.k, "weights": list(self.weights)}

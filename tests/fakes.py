@@ -22,8 +22,9 @@ _WORD = re.compile(r"\w+")
 class FakeEncoder(EncoderBase):
     backend = "fake"
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
+    def __init__(self, model: str = "all-MiniLM-L6-v2", synonyms: dict[str, str] | None = None) -> None:
         resolved = ModelDir.resolve(model)
+        self.synonyms = synonyms or {}  # word -> the word it means: a "semantic" match BM25 cannot make
         self.model_id, self.fingerprint, self.variant = resolved.id, resolved.fingerprint, "siamese"
         self.dim, self.max_tokens = resolved.dim, resolved.max_seq_length
         self.calls = 0
@@ -33,6 +34,7 @@ class FakeEncoder(EncoderBase):
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):
+                word = self.synonyms.get(word, word)
                 digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
                 bucket = int.from_bytes(digest[:4], "little") % self.dim
                 out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
@@ -47,3 +49,17 @@ class FakeEncoder(EncoderBase):
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self._embed(texts)
+
+
+class NoiseEncoder(FakeEncoder):
+    """Vectors that ignore meaning: each text gets its own random direction (seeded by its hash)."""
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        rows = []
+        for text in texts:
+            seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
+            rows.append(v / np.linalg.norm(v))
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+

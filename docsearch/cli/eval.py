@@ -35,7 +35,7 @@ def eval_command(
     model: Annotated[Optional[list[str]], typer.Option(
         "--model", "-m", help="Model name or directory; repeat to compare (default: the base model).")] = None,
     mode: Annotated[Optional[list[str]], typer.Option(
-        help="dense, sparse or hybrid; repeat for several (default: all three).")] = None,
+        help="auto, dense, sparse or hybrid; repeat for several (default: all four).")] = None,
     split: Annotated[str, typer.Option(help="Which qrels file to score against.")] = "test",
     k: Annotated[int, typer.Option("--k", "-k", help="Cut-off of nDCG and MRR (Recall and MAP use 100).")] = 10,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout, nothing else.")] = False,
@@ -67,7 +67,7 @@ def eval_command(
     dev = (dev_fraction, dev_max) if tune else None
     if backend:
         settings = settings.with_flags(backend=backend[0])
-    report, tuned = _run(settings, dataset, model or [], mode or ["dense", "sparse", "hybrid"], split, k, override,
+    report, tuned = _run(settings, dataset, model or [], mode or ["auto", "dense", "sparse", "hybrid"], split, k, override,
                          dev, index, limit_queries, latency_queries, backend)
     written = _write_runs(report, run_file) if run_file else []
     if json_out:

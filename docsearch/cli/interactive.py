@@ -205,7 +205,7 @@ class Session:
     """State and command handling for one interactive session over one index."""
 
     def __init__(self, open_searcher: Callable[[], Searcher], console: Console, index_dir: Path, *,
-                 name: str = "", k: int = 10, mode: str = "dense", path_glob: str | None = None,
+                 name: str = "", k: int = 10, mode: str = "auto", path_glob: str | None = None,
                  warm_up: Callable[[Searcher], object] | None = None,
                  prefetch: Callable[[Searcher, str], object] | None = None) -> None:
         if mode not in MODES:
@@ -515,7 +515,7 @@ def toolbar_text(session: Session) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def run_session(settings: Settings, mode: str = "dense", path_glob: str | None = None,
+def run_session(settings: Settings, mode: str = "auto", path_glob: str | None = None,
                 console: Console | None = None, read_line: ReadLine | None = None) -> None:
     """Open the index, then answer queries and commands until Ctrl-D or :quit."""
     session = Session(lambda: open_searcher(settings), console or Console(), settings.index_dir, name=settings.index,

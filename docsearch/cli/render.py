@@ -10,18 +10,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..types import Hit, IndexReport
+from ..types import Fusion, Hit, IndexReport
 
 SNIPPET_CHARS = 320
 
 
-def hits_json(query: str, hits: Sequence[Hit]) -> str:
+def hits_json(query: str, hits: Sequence[Hit], mode: str | None = None, fusion: Fusion | None = None) -> str:
+    """One JSON object: the query, the mode and fusion that answered it, the ranked results."""
     results = [
         {"rank": h.rank, "score": round(h.score, 6), "doc": h.doc, "title": h.title, "path": h.path,
          "chunk": h.chunk, "text": h.text}
         for h in hits
     ]
-    return json.dumps({"query": query, "results": results}, ensure_ascii=False)
+    answer: dict[str, object] = {"query": query}
+    if mode is not None:
+        answer.update(mode=mode, fusion=fusion.to_json() if fusion else None)
+    return json.dumps({**answer, "results": results}, ensure_ascii=False)
 
 
 def snippet(hit: Hit, query_terms: Sequence[str] = (), width: int = SNIPPET_CHARS) -> Text:
@@ -92,8 +96,8 @@ def info_table(info: Any) -> Table:
         ("model", m.model_id), ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
         ("embedded by", ", ".join(m.embedders)),
         ("chunking", f"{m.chunk_tokens} tokens, overlap {m.overlap}"), ("sparse", m.sparse),
-        ("fusion", f"{m.fusion.method} k={m.fusion.k} weights={list(m.fusion.weights)}" if m.fusion.method == "rrf"
-         else f"zscore weights={list(m.fusion.weights)}" if m.fusion.method == "zscore" else m.fusion.method),
+        ("fusion", f"hybrid: {m.fusion.label()}"),
+        ("auto", f"{m.auto.label()}: {m.auto_reason or 'default (chosen on the next index run)'}"),
         ("size on disk", _bytes(info.bytes_on_disk)), ("docsearch", m.version),
     ]
     for k, v in rows:

@@ -18,7 +18,8 @@ def search(
     k: Annotated[Optional[int], typer.Option("-k", help="Number of results.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout, nothing else.")] = False,
     path: Annotated[Optional[str], typer.Option("--path", help="Only sources whose path matches this glob.")] = None,
-    mode: Annotated[str, typer.Option(help="dense, sparse (BM25) or hybrid.")] = "dense",
+    mode: Annotated[str, typer.Option(
+        help="auto (dense and BM25, fused as the index chose), dense, sparse (BM25) or hybrid.")] = "auto",
     interactive: Annotated[bool, typer.Option("--interactive", "-I", help="Open an interactive session.")] = False,
     qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
 ) -> None:
@@ -35,10 +36,11 @@ def search(
         raise DocsearchError("the query is empty")
     with Searcher.open(s) as searcher:
         hits = searcher.search(query, s.k, mode=mode, path_glob=path)
+        answered, fusion = searcher.answering(mode)
     if json_out:
         from .render import hits_json
 
-        sys.stdout.write(hits_json(query, hits) + "\n")
+        sys.stdout.write(hits_json(query, hits, answered, fusion) + "\n")
     else:
         from .render import print_hits
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..indexer import IndexProgress
     from ..searcher import Searcher
 
-MODES = ("dense", "sparse", "hybrid")
+MODES = ("auto", "dense", "sparse", "hybrid")
 DEEP = 100  # Recall and MAP cut-off, as BEIR reports them
 QUERY_BATCH = 64
 LATENCY_SAMPLE = 100
@@ -169,7 +169,7 @@ class EvalRow:
     model: str
     index: str
     mode: str
-    fusion: Fusion | None  # hybrid only: the fusion the figures were measured with
+    fusion: Fusion | None  # auto and hybrid: the fusion the figures were measured with
     metrics: Mapping[str, float]
     queries: int
     latency_p50_ms: float | None
@@ -214,18 +214,11 @@ class EvalReport:
 
 
 def fusion_json(fusion: Fusion) -> dict[str, Any]:
-    if fusion.method == "dbsf":
-        return {"method": "dbsf"}
-    return {"method": fusion.method, "k": fusion.k, "weights": list(fusion.weights)}
+    return fusion.to_json()
 
 
 def fusion_label(fusion: Fusion) -> str:
-    if fusion.method == "dbsf":
-        return "dbsf"
-    dense, sparse = (f"{w:g}" for w in fusion.weights)
-    if fusion.method == "zscore":
-        return f"zscore w={dense},{sparse}"
-    return f"rrf k={fusion.k} w={dense},{sparse}"
+    return fusion.label()
 
 
 def _round(value: float | None) -> float | None:
@@ -296,7 +289,7 @@ def _check_modes(modes: Sequence[str]) -> list[str]:
 
 def _evaluate_mode(searcher: Searcher, memo: _MemoEncoder | None, data: BeirData, use: IndexUse, mode: str,
                    fusion: Fusion | None, k: int, deep: int, latency_queries: int) -> EvalRow:
-    used = (fusion or searcher.meta.fusion) if mode == "hybrid" else None
+    used = searcher.answering(mode, fusion if mode == "hybrid" else None)[1]
     started = time.perf_counter()
     run = run_queries(searcher, data.queries, mode, max(k, deep), used)
     seconds = time.perf_counter() - started

@@ -54,8 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # multi_corpus, beside
 
 from multi_corpus import DEFAULT_DATA, discover
 
-from docsearch.beir import load_beir
-from docsearch.metrics import score
+from docsearch.eval.beir import load_beir
+from docsearch.eval.metrics import score
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = REPO / "tests" / "bench" / "results" / "bm25_reference.json"

@@ -13,7 +13,7 @@ encoding included). The raw JSON of every run goes to ``--out``.
 The issue's target is for a mode ``auto``: nDCG@10 >= max(dense, sparse) - 0.01 on every corpus,
 and a mean >= 0.65. The check is printed for every mode other than dense and sparse.
 
-``--modes`` defaults to every mode the docsearch in this checkout accepts (``docsearch.evaluate.MODES``).
+``--modes`` defaults to every mode the docsearch in this checkout accepts (``docsearch.eval.evaluate.MODES``).
 A mode that the docsearch being run rejects ("unknown mode") is recorded under ``missing`` in the
 JSON and shown as ``-``, so the same command measures before and after a mode lands.
 
@@ -73,7 +73,7 @@ def _env() -> dict[str, str]:
 
 def installed_modes() -> list[str]:
     """The modes the docsearch this script runs accepts, asked of that docsearch itself."""
-    probe = subprocess.run([sys.executable, "-c", "from docsearch.evaluate import MODES; print(' '.join(MODES))"],
+    probe = subprocess.run([sys.executable, "-c", "from docsearch.eval.evaluate import MODES; print(' '.join(MODES))"],
                            capture_output=True, text=True, env=_env(), cwd=REPO)
     modes = probe.stdout.split()
     return modes if probe.returncode == 0 and modes else list(FALLBACK_MODES)
