@@ -102,7 +102,7 @@ def test_eval_compares_backends_side_by_side(model_copy: str, tmp_path: Path) ->
 
     from docsearch.cli import app
 
-    tiny = Path(__file__).parent / "data" / "beir_tiny"
+    tiny = Path(__file__).parents[1] / "data" / "beir_tiny"
     args = ["eval", str(tiny), "--model", model_copy, "--home", str(tmp_path), "--mode", "dense",
             "--backend", "torch-fp32", "--backend", "onnx-int8", "--latency-queries", "0", "--json"]
     result = CliRunner().invoke(app, args)

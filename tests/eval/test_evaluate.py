@@ -39,7 +39,7 @@ from docsearch.searcher import Searcher
 from docsearch.settings import Settings
 from docsearch.types import Fusion
 
-TINY = Path(__file__).parent / "data" / "beir_tiny"
+TINY = Path(__file__).parents[1] / "data" / "beir_tiny"
 RARE_QUERY, RARE_DOC = "XKR-7781", "d11"  # a made-up gene name: only an exact match finds it
 PARAPHRASE_QUERY, PARAPHRASE_DOC = "what happens during a heart attack", "d02"  # shares no word with the document
 

@@ -36,7 +36,7 @@ from docsearch.cli.prefetch import Prefetcher, QueryVectors
 from docsearch.errors import StoreError
 from docsearch.types import Hit
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "corpus"
 DOCSEARCH = Path(sys.executable).with_name("docsearch")
 
@@ -83,7 +83,7 @@ def test_parse_command(line: str, expected: Command) -> None:
     (":open", "usage: :open N"),
     (":open x", "usage: :open N"),
     (":good first", "usage: :good [N]"),
-    (":mode", "usage: :mode dense|sparse|hybrid"),
+    (":mode", "usage: :mode auto|dense|sparse|hybrid"),
     (":mode fuzzy", "usage: :mode"),
     (":more 2", "usage: :more"),
     (":json please", "usage: :json"),
@@ -253,7 +253,7 @@ def test_session_settings_rerun_the_last_query(tmp_path: Path) -> None:
     out, searcher = run_lines(tmp_path, ["apples", ":k 3", ":mode sparse", ":filter a/*", ":filter nowhere/*",
                                          ":filter", ":json"])
     modes = [(c["k"], c["mode"], c["path_glob"]) for c in searcher.calls]
-    assert modes == [(2, "dense", None), (3, "dense", None), (3, "sparse", None), (3, "sparse", "a/*"),
+    assert modes == [(2, "auto", None), (3, "auto", None), (3, "sparse", None), (3, "sparse", "a/*"),
                      (3, "sparse", None)]
     assert "no indexed path matches 'nowhere/*'" in out
     last = json.loads(out.strip().splitlines()[-1])

@@ -21,9 +21,9 @@ from docsearch.ingest import SUPPORTED_SUFFIXES, content_hash, read_documents, w
 from docsearch.ingest import files as ingest
 from docsearch.types import Document, RecordFields, Skipped, Source
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "corpus"
-SCIFACT = Path(__file__).parents[1].parent / "shared/datasets/scifact"
+SCIFACT = Path(__file__).parents[2].parent / "shared/datasets/scifact"
 
 
 # --------------------------------------------------------------------------- helpers
