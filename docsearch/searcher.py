@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from .encoders import Encoder, load_query_encoder
@@ -19,6 +20,7 @@ from .store import QuerySpec, StoreHit
 from .types import Fusion, Hit
 
 MODES = ("auto", "dense", "sparse", "hybrid")
+MAX_CHUNKS = 20_000  # the most chunks one request fetches while looking for k documents
 _WORD = re.compile(r"\w+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
@@ -110,8 +112,22 @@ class Searcher:
                       fusion=fusion, prefetch=max(limit, 100), with_text=with_text)
             for v, sv in zip(vectors, sparse, strict=True)
         ]
-        results = self.index.store.query_batch(specs)
+        results = self._documents(specs, want)
         return [_roll_up(q, hits, want)[offset:] for q, hits in zip(queries, results, strict=True)]
+
+    def _documents(self, specs: list[QuerySpec], want: int) -> list[list[StoreHit]]:
+        """Chunks for each request until ``want`` distinct documents are among them or the store has
+        no more: a document with many matching chunks must not leave the list short of ``k``."""
+        results = self.index.store.query_batch(specs)
+        short = [i for i, (s, r) in enumerate(zip(specs, results, strict=True)) if _short(s, r, want)]
+        while short:
+            for i in short:
+                grown = min(specs[i].limit * 4, MAX_CHUNKS)
+                specs[i] = replace(specs[i], limit=grown, prefetch=max(specs[i].prefetch, grown))
+            for i, hits in zip(short, self.index.store.query_batch([specs[i] for i in short]), strict=True):
+                results[i] = hits
+            short = [i for i in short if _short(specs[i], results[i], want)]
+        return results
 
     def _document_fusion(self, queries: Sequence[str], vectors: Any, paths: list[str] | None, fusion: Fusion,
                          want: int, limit: int, offset: int, with_text: bool) -> list[list[Hit]]:
@@ -124,7 +140,7 @@ class Searcher:
         for v, sv in zip(vectors, self._sparse(queries), strict=True):
             specs.append(QuerySpec(limit=depth, mode="dense", dense=v.tolist(), paths=paths, with_text=with_text))
             specs.append(QuerySpec(limit=depth, mode="sparse", sparse=sv, paths=paths, with_text=with_text))
-        results = self.index.store.query_batch(specs)
+        results = self._documents(specs, want)
         out = []
         for i, q in enumerate(queries):
             dense, sparse = _best_per_doc(results[2 * i]), _best_per_doc(results[2 * i + 1])
@@ -161,6 +177,11 @@ class Searcher:
 
     def info(self) -> IndexInfo:
         return self.index.info()
+
+
+def _short(spec: QuerySpec, hits: list[StoreHit], want: int) -> bool:
+    """A full page of chunks holding fewer than ``want`` documents: the store may have more."""
+    return len(hits) >= spec.limit and spec.limit < MAX_CHUNKS and len(_best_per_doc(hits)) < want
 
 
 def _best_per_doc(hits: list[StoreHit]) -> dict[str, StoreHit]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -45,3 +46,23 @@ def test_best_sentence_spans_the_sentence_with_the_query_words() -> None:
     text = "Bread needs flour. Telescopes gather starlight with mirrors. Jazz swings."
     start, end = best_sentence("telescope mirrors", text) or (0, 0)
     assert text[start:end] == "Telescopes gather starlight with mirrors."
+
+
+def test_k_documents_come_back_when_one_document_has_many_matching_chunks(tmp_path: Path) -> None:
+    from conftest import write_files
+    from fakes import FakeEncoder
+
+    from docsearch import Index, Searcher, Settings, update_index
+
+    files = {"long.txt": "\n\n".join("Memory leak in the allocator, memory leak again." for _ in range(120))}
+    files.update({f"short{i}.txt": f"Topic {i}: a memory leak shows up under load {i}." for i in range(8)})
+    root = write_files(tmp_path / "docs", files)
+    settings = Settings(home=tmp_path / "home", index="t", chunk_tokens=16, overlap=0)
+    with Index.open_or_create(settings) as index:
+        update_index(index, [root], encoder=FakeEncoder())
+        assert index.store.count() > 100  # the long file alone fills any first page of chunks
+    with Searcher(Index.open(settings), FakeEncoder()) as searcher:
+        for mode in ("auto", "dense", "sparse", "hybrid"):
+            hits = searcher.search("memory leak", k=9, mode=mode)
+            assert len(hits) == 9 and len({h.doc for h in hits}) == 9, mode
+            assert len(searcher.search("memory leak", k=5, mode=mode, offset=5)) == 4, mode  # 9 match in all
