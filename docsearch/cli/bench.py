@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ..eval.bench import BenchPlan, run_bench
 from ..settings import DEFAULT_MODEL
 from .app import command
 
@@ -44,8 +45,6 @@ def bench(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Measure encode vs end-to-end index throughput, and the store at several sizes."""
-    from ..eval.bench import BenchPlan, run_bench
-
     console = Console(stderr=json_out)
     source = str(corpus or (_SCIFACT / "corpus.jsonl" if _SCIFACT.is_dir() else Path("data")))
     plan = BenchPlan(

@@ -11,20 +11,18 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..eval.beir import DEV_FRACTION, DEV_MAX
+from ..eval.beir import DEV_FRACTION, DEV_MAX, write_run
+from ..eval.evaluate import EvalReport, TuneResult, evaluate, fusion_label, run_file_paths, run_tag, tune_fusion
+from ..indexer import IndexProgress
 from ..settings import Settings, load_settings
 from ..types import Fusion
 from .app import command, err, out
-
-if TYPE_CHECKING:
-    from ..eval.evaluate import EvalReport, TuneResult
-    from ..indexer import IndexProgress
 
 METRIC_HEADERS = {"ndcg": "nDCG", "mrr": "MRR", "recall": "R", "map": "MAP"}
 
@@ -118,8 +116,6 @@ def _run(settings: Settings, dataset: Path, models: list[str], modes: list[str],
          override: Fusion | None, dev: tuple[float, int] | None, index: str | None, limit_queries: int | None,
          latency_queries: int, backends: list[str] | None = None) -> tuple[EvalReport, list[TuneResult]]:
     """``dev``: (fraction, cap) of the train queries to tune fusion on first; None: no tuning."""
-    from ..eval.evaluate import evaluate, tune_fusion
-
     if index is not None and len(models) > 1:
         raise ConfigError("--index names one index, so it takes one --model")
     tuned = []
@@ -149,9 +145,6 @@ def _status() -> Iterator[tuple[Callable[[str], None], Callable[[IndexProgress],
 
 
 def _write_runs(report: EvalReport, base: Path) -> list[Path]:
-    from ..eval.beir import write_run
-    from ..eval.evaluate import run_file_paths, run_tag
-
     return [write_run(path, row.run, run_tag(row)) for path, row in zip(run_file_paths(base, report.rows), report.rows,
                                                                           strict=True)]
 
@@ -194,8 +187,6 @@ def report_table(report: EvalReport) -> Table:
 
 
 def _fusion_cell(fusion: Fusion | None) -> str:
-    from ..eval.evaluate import fusion_label
-
     return fusion_label(fusion) if fusion else "[dim]-[/]"
 
 
@@ -209,8 +200,6 @@ def _ms(value: float | None) -> str:
 
 
 def tune_table(result: TuneResult, show: int | None = None) -> Table:
-    from ..eval.evaluate import fusion_label
-
     names = list(result.grid[0].metrics)
     where = "held out from its training" if result.dev_source == "held-out" else "carved from train"
     title = f"[bold]fusion grid[/] for {result.model}: {result.dev_queries} dev queries {where}, best first"

@@ -7,9 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..index import Index
+from ..indexer import IndexProgress, index_paths
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
 from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
+from .render import info_table, print_report
 
 
 @command(interrupted="the index is consistent; run the same command again to finish")
@@ -29,9 +32,6 @@ def index(
         min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
-    from ..indexer import index_paths
-    from .render import print_report
-
     s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
                       qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers)
     defaults = RecordFields()
@@ -45,7 +45,6 @@ def index(
 def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool) -> IndexReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..indexer import IndexProgress, index_paths
 
     columns = (TextColumn("[bold blue]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.0f}/s"), TimeElapsedColumn(),
@@ -63,9 +62,6 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
 @command()
 def info(index: IndexOpt = None, qdrant_url: UrlOpt = None, home: HomeOpt = None) -> None:
     """Show what an index holds: counts, model, fingerprint, chunking, size on disk."""
-    from ..index import Index
-    from .render import info_table
-
     s = settings_from(index=index, qdrant_url=qdrant_url, home=home)
     with Index.open(s) as opened:
         out.print(info_table(opened.info()))

@@ -29,8 +29,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from ..encoders import Encoder
+from ..encoders import Encoder, load_query_encoder
 from ..errors import ConfigError, DocsearchError
+from ..index import Index
 from ..model import ModelDir
 from ..searcher import MODES, Searcher
 from ..settings import Settings
@@ -48,7 +49,6 @@ MAX_K = 100
 @dataclass(frozen=True)
 class Command:
     """One parsed line. ``name`` is a command (``"search"`` for a query, ``"empty"`` for a blank line)."""
-
     name: str
     number: int | None = None
     text: str | None = None
@@ -57,7 +57,6 @@ class Command:
 @dataclass(frozen=True)
 class ParseError:
     """A line that is not a usable command; ``message`` is the one line of help to show."""
-
     message: str
 
 
@@ -203,7 +202,6 @@ ReadLine = Callable[[], str]  # raises EOFError to leave, KeyboardInterrupt to d
 
 class Session:
     """State and command handling for one interactive session over one index."""
-
     def __init__(self, open_searcher: Callable[[], Searcher], console: Console, index_dir: Path, *,
                  name: str = "", k: int = 10, mode: str = "auto", path_glob: str | None = None,
                  warm_up: Callable[[Searcher], object] | None = None,
@@ -448,16 +446,13 @@ class Session:
 
 def open_searcher(settings: Settings) -> Searcher:
     """The index, its model behind :class:`QueryVectors`: loaded later (in the background), then shared and cached."""
-    from ..index import Index
-
     index = Index.open(settings)  # checks a --model against the index's own
-    vectors = QueryVectors(lambda: load_query_encoder(index.model, settings), index.meta.model_id, index.meta.fingerprint)
+    vectors = QueryVectors(lambda: session_encoder(index.model, settings), index.meta.model_id, index.meta.fingerprint)
     return Searcher(index, vectors)  # type: ignore[arg-type]
 
 
-def load_query_encoder(model: ModelDir, settings: Settings) -> Encoder:
-    from ..encoders import load_query_encoder
-
+def session_encoder(model: ModelDir, settings: Settings) -> Encoder:
+    """The query encoder, on one thread when it is torch's (see below)."""
     encoder = load_query_encoder(model, settings.device, settings.batch_size, settings.backend)
     if encoder.backend.startswith("torch"):
         import torch

@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DocsearchError
+from ..searcher import Searcher
 from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, out, settings_from
+from .interactive import run_session
+from .render import hits_json, print_hits
 
 
 @command()
@@ -24,11 +27,8 @@ def search(
     qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
 ) -> None:
     """Search an index by meaning; with no query, open an interactive session."""
-    from ..searcher import Searcher
-
     s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home, backend=backend, device=device)
     if query is None or interactive:
-        from .interactive import run_session
 
         run_session(s, mode=mode, path_glob=path)
         return
@@ -38,10 +38,8 @@ def search(
         hits = searcher.search(query, s.k, mode=mode, path_glob=path)
         answered, fusion = searcher.answering(mode)
     if json_out:
-        from .render import hits_json
 
         sys.stdout.write(hits_json(query, hits, answered, fusion) + "\n")
     else:
-        from .render import print_hits
 
         print_hits(out, query, hits)

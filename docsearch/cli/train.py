@@ -14,7 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..train import DEFAULT_LOSS, DEFAULT_MARGINS, LOSSES, TrainConfig
+from ..searcher import Searcher
+from ..settings import load_settings
+from ..train import DEFAULT_LOSS, DEFAULT_MARGINS, LOSSES, TrainConfig, train
 from .app import command, err, out
 
 if TYPE_CHECKING:
@@ -79,8 +81,6 @@ def train_command(
     precision: PrecisionOpt = "auto",
 ) -> None:
     """Fine-tune the embedding model on relevance judgements; keep the epoch that scores best on a dev split."""
-    from ..train import train
-
     config = TrainConfig(
         data=data,
         out=out_dir,
@@ -111,15 +111,12 @@ def train_command(
 
 class _IndexTexts:
     """Looks up document texts in an index, opening it only if a row names a 'doc' id."""
-
     def __init__(self, index: str | None) -> None:
         self.index = index
         self._searcher: Searcher | None = None
 
     def __call__(self, doc_id: str) -> str | None:
         if self._searcher is None:
-            from ..searcher import Searcher
-            from ..settings import load_settings
 
             # Only texts are read: no model check (model=None), no model loaded.
             settings = replace(load_settings().with_flags(index=self.index), model=None)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from .metrics import _ranked
 
 DEV_FRACTION = 0.2
 DEV_MAX = 200
@@ -25,7 +26,6 @@ Qrels = Mapping[str, Mapping[str, int]]
 @dataclass(frozen=True)
 class BeirData:
     """One split of a BEIR directory: the judged queries (those with a relevant document) and their qrels."""
-
     root: Path
     name: str
     split: str
@@ -147,8 +147,6 @@ def write_run(path: str | os.PathLike[str], run: Mapping[str, Mapping[str, float
 
 
 def _trec_lines(run: Mapping[str, Mapping[str, float]], tag: str) -> Iterator[str]:
-    from .metrics import _ranked  # ranks in the very order metrics.score (and trec_eval) reads the scores
-
     for qid in sorted(run, key=natural_key):
         _no_space(qid, "query id")
         for rank, doc in enumerate(_ranked(run[qid], len(run[qid])), start=1):

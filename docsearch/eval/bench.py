@@ -17,13 +17,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..encoders import Encoder
+from ..encoders import Encoder, load_encoder, load_query_encoder
+from ..encoders.base import quiet_transformers
 from ..indexer import index_paths
 from ..ingest import chunker_for, read_documents, walk
 from ..model import ModelDir
 from ..settings import Settings
-from ..store import StoreHit
+from ..store import QuerySpec, StoreHit, StorePoint, point_id
 from ..types import Document, Source, SparseVector
+from .beir import load_beir
+from .metrics import score
 
 
 @dataclass(frozen=True)
@@ -133,8 +136,6 @@ def reference_model(name: str, device: str) -> Any:
     """Plain ``SentenceTransformer`` in fp32, as a user would load it: the yardstick."""
     from sentence_transformers import SentenceTransformer
 
-    from ..encoders.base import quiet_transformers
-
     with quiet_transformers():
         return SentenceTransformer(str(ModelDir.resolve(name).path), device=device, local_files_only=True)
 
@@ -153,7 +154,6 @@ def scale(size: int, dim: int, encode_query: Callable[[str], Any], queries: Sequ
     """Build an Edge shard of ``size`` synthetic unit vectors, then measure it as a user meets it."""
     import numpy as np
 
-    from ..store import QuerySpec, StorePoint, point_id
     from ..store.edge import EdgeStore
 
     path = workdir / f"scale-{size}"
@@ -295,9 +295,6 @@ def backends(names: Sequence[str], model: str, dataset: Path | None, docs: list[
     SciFact subset (the documents judged for the first ``queries`` test claims, plus the sample)."""
     import numpy as np
 
-    from ..encoders import load_encoder
-    from .metrics import score
-
     docs, qrels, qtexts = _quality_subset(dataset, docs, queries)
     chunker = chunker_for(ModelDir.resolve(model).tokenizer_file, 256, 32)
     spans = chunker.chunk_many([d.body for d in docs])
@@ -335,8 +332,6 @@ def _quality_subset(dataset: Path | None, sample: list[Document], queries: int
                     ) -> tuple[list[Document], dict[str, dict[str, int]], dict[str, str]]:
     if dataset is None or not (dataset / "qrels" / "test.tsv").is_file():
         return sample, {}, {}
-    from .beir import load_beir
-
     data = load_beir(dataset, "test")
     qids = list(data.queries)[:queries]
     qrels = {q: data.qrels[q] for q in qids}
@@ -349,7 +344,6 @@ def _quality_subset(dataset: Path | None, sample: list[Document], queries: int
 @dataclass(frozen=True)
 class BenchPlan:
     """What one ``docsearch bench`` run measures."""
-
     corpus: str
     model: str
     docs: int = 500
@@ -367,8 +361,6 @@ class BenchPlan:
 
 def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
     """Every figure of one bench run, side by side, as one JSON-ready dict."""
-    from ..encoders import load_encoder, load_query_encoder
-
     settings = Settings(model=plan.model, batch_size=plan.batch_size, index_batch=plan.index_batch, backend=plan.backend)
     with load_encoder(plan.model, plan.device, plan.batch_size, plan.backend, workers=plan.workers) as encoder:
         result: dict[str, Any] = {"machine": asdict(machine()), "corpus": plan.corpus, "model": encoder.model_id,

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..encoders import load_encoder
 from ..encoders.base import EncoderBase
 from ..errors import ConfigError, DataError
 from ..index import Index
+from ..indexer import update_index
 from ..model import ModelDir
+from ..searcher import Searcher
 from ..settings import Settings
 from ..types import Fusion, RecordFields
 from .beir import (
@@ -65,7 +68,6 @@ Run = dict[str, dict[str, float]]
 @dataclass(frozen=True)
 class IndexUse:
     """Which index a model was evaluated on, and what bringing it up to date cost."""
-
     model: str
     index: str
     embedded: int  # chunks embedded now: 0 when the index was reused as it was
@@ -87,8 +89,6 @@ def prepare_index(settings: Settings, data: BeirData, model: str | None, index: 
                   encoder: Encoder | None = None,
                   progress: Callable[[IndexProgress], None] | None = None) -> tuple[Settings, IndexUse]:
     """Index (or bring up to date) the corpus; returns the settings that open that index."""
-    from ..indexer import update_index
-
     if index is None:
         model = model or settings.model_or_default
         index = eval_index_name(settings, data, model)
@@ -141,9 +141,6 @@ class _MemoEncoder(EncoderBase):
 
 @contextmanager
 def _open(s: Settings, encoder: Encoder | None, needs_model: bool) -> Iterator[tuple[Searcher, _MemoEncoder | None]]:
-    from ..encoders import load_encoder
-    from ..searcher import Searcher
-
     index = Index.open(s)
     try:
         memo = None
@@ -165,7 +162,6 @@ def _open(s: Settings, encoder: Encoder | None, needs_model: bool) -> Iterator[t
 @dataclass(frozen=True)
 class EvalRow:
     """One (model, mode): mean metrics over the split's judged queries and single-query latency."""
-
     model: str
     index: str
     mode: str
@@ -377,7 +373,6 @@ class TuneRow:
 @dataclass(frozen=True)
 class TuneResult:
     """The grid on the dev split, best first, and the fusion chosen (by nDCG@k; ties keep the previous one)."""
-
     model: str
     index: str
     dev_queries: int
