@@ -8,14 +8,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from docsearch.losses import (  # noqa: E402
+from docsearch.train import DEFAULT_MARGINS  # noqa: E402
+from docsearch.train.losses import (  # noqa: E402
     ContrastiveLoss,
     MultipleNegativesRankingLoss,
     OnlineContrastiveLoss,
     TripletLoss,
     cosine_distance,
 )
-from docsearch.train import DEFAULT_MARGINS  # noqa: E402
 
 ANCHOR = [1.0, 0.0]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from docsearch.errors import DataError
-from docsearch.pairs import load_training_data
+from docsearch.train.pairs import load_training_data
 
 SCIFACT = Path(__file__).parents[1].parent / "shared/datasets/scifact"
 

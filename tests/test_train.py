@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from docsearch.batches import epoch_batches, split_queries
 from docsearch.errors import ConfigError, DataError
-from docsearch.pairs import TrainingData, load_training_data
 from docsearch.train import (
     DEFAULT_LOSS,
     LOSSES,
@@ -27,6 +25,8 @@ from docsearch.train import (
     held_out_queries,
     train,
 )
+from docsearch.train.batches import epoch_batches, split_queries
+from docsearch.train.pairs import TrainingData, load_training_data
 
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = Path(__file__).parents[1].parent / "shared/datasets/scifact"
@@ -85,7 +85,7 @@ def test_batches_for_each_loss() -> None:
 
 def test_mined_negatives_skip_judged_and_near_positive_documents() -> None:
     torch = pytest.importorskip("torch")
-    from docsearch.train import mine_negatives
+    from docsearch.train.trainer import mine_negatives
 
     data = TrainingData(
         queries={"q": "q"},

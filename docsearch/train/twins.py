@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError
 
 if TYPE_CHECKING:
     import torch
@@ -24,7 +24,7 @@ def resolve_base(name: str) -> Path:
     path = Path(name).expanduser()
     if path.is_dir():
         return path  # no need to import the encoders module (and what it imports)
-    from .encoders import resolve_model
+    from ..encoders import resolve_model
 
     return resolve_model(name)
 
@@ -79,7 +79,7 @@ def bf16_ok(device: str) -> bool:
 
     if device.startswith("cuda"):
         return bool(torch.cuda.is_bf16_supported())
-    from .backends import cpu_has_bf16
+    from ..backends import cpu_has_bf16
 
     return device == "cpu" and cpu_has_bf16()
 

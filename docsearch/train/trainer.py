@@ -1,6 +1,6 @@
 """Fine-tune a bi-encoder on labelled pairs, choosing the epoch by a held-out dev split.
 
-Flow: read the data (:mod:`docsearch.pairs`), carve a dev split by query,
+Flow: read the data (:mod:`docsearch.train.pairs`), carve a dev split by query,
 build the model (Siamese, or half-twin: a query tower and a document tower
 behind a sentence-transformers ``Router``), mine hard negatives with the base
 model if asked, then train with a plain torch loop. Dev nDCG@10 (exact cosine
@@ -9,8 +9,8 @@ epoch; the best epoch's weights are what gets saved, as one ordinary
 sentence-transformers directory, with ``training_report.json`` and
 ``training_plot.png`` beside the weights.
 
-Batches come from :mod:`docsearch.batches`, the Siamese or half-twin model from
-:mod:`docsearch.twins`. torch and sentence-transformers are imported inside the
+Batches come from :mod:`docsearch.train.batches`, the Siamese or half-twin model from
+:mod:`docsearch.train.twins`. torch and sentence-transformers are imported inside the
 functions that need them, so importing this module (and ``docsearch --help``)
 stays instant.
 """
@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError, DataError
 from .batches import Batch, epoch_batches, negatives_per_query, split_queries
-from .errors import ConfigError, DataError
 from .pairs import ResolveDoc, TrainingData, load_training_data
 from .twins import bf16_ok, build_model, cosine_topk, encode, is_routed, quiet_transformers, resolve_base
 
@@ -219,7 +219,7 @@ def dev_metrics(
     q_emb: torch.Tensor, dev_q: Sequence[str], doc_emb: torch.Tensor, doc_ids: Sequence[str], data: TrainingData
 ) -> dict[str, float]:
     """nDCG@10, MRR@10, Recall@100, MAP@100 of exact cosine retrieval over the whole pool."""
-    from .metrics import score
+    from ..metrics import score
 
     values, indices = cosine_topk(q_emb, doc_emb, _DEV_DEEP)
     run = {q: {doc_ids[i]: v for v, i in zip(values[r].tolist(), indices[r].tolist(), strict=True)} for r, q in enumerate(dev_q)}

@@ -10,7 +10,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .errors import DataError
+from ..errors import DataError
 from .pairs import TrainingData
 
 
