@@ -10,7 +10,7 @@ import pytest
 from docsearch.errors import DataError
 from docsearch.train.pairs import load_training_data
 
-SCIFACT = Path(__file__).parents[1].parent / "shared/datasets/scifact"
+SCIFACT = Path(__file__).resolve().parents[3] / "shared/datasets/scifact"
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
