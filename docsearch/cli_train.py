@@ -87,8 +87,7 @@ def train_command(
 ) -> None:
     """Fine-tune the embedding model on relevance judgements; keep the epoch that scores best on a dev split.
 
-    Runs on sentence-transformers' trainer; under torchrun or accelerate launch it trains on every process
-    and only the first one shows progress, prints and writes.
+    Runs on sentence-transformers' trainer; under torchrun or accelerate launch only the first process prints and writes.
     """
     from .train import train
 
