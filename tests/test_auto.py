@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from conftest import write_files
 from fakes import FakeEncoder, NoiseEncoder
+from helpers import write_files
 
 from docsearch import Index, Searcher, Settings, update_index
 from docsearch.auto import DEFAULT, LEXICAL, pseudo_queries

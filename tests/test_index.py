@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_files
 from fakes import FakeEncoder
+from helpers import write_files
 
 from docsearch import Fusion, Index, IndexNotFoundError, ModelDir, ModelMismatchError, Searcher, Settings, update_index
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_files
+from helpers import write_files
 
 from docsearch.encoders.sparse import DEFAULT_SPARSE_ID as SPARSE_ID
 from docsearch.errors import IndexNotFoundError, ModelMismatchError

@@ -49,8 +49,8 @@ def test_best_sentence_spans_the_sentence_with_the_query_words() -> None:
 
 
 def test_k_documents_come_back_when_one_document_has_many_matching_chunks(tmp_path: Path) -> None:
-    from conftest import write_files
     from fakes import FakeEncoder
+    from helpers import write_files
 
     from docsearch import Index, Searcher, Settings, update_index
 

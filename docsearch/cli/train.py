@@ -6,6 +6,7 @@ are imported only when the command runs, so ``docsearch --help`` stays instant.
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ClassVar, Optional
@@ -42,13 +43,14 @@ DataArg = Annotated[
 ]
 OutOpt = Annotated[Path, _opt("Folder for the model, training_report.json and training_plot.png.", "--out", "-o")]
 BaseOpt = Annotated[str, _opt("Model to start from: a name or a local sentence-transformers folder.")]
-LossOpt = Annotated[str, _opt(f"One of: {', '.join(LOSSES)}.")]
+LossOpt = Annotated[str, _opt(f"One of: {', '.join(LOSSES)} (sentence-transformers' losses).")]
 VariantOpt = Annotated[str, _opt("siamese (one encoder) or half-twin (a query tower and a document tower).")]
 ProjectionOpt = Annotated[
     bool, _opt("half-twin: share a final linear projection between the towers.", "--shared-projection/--no-shared-projection")
 ]
 EpochsOpt = Annotated[int, _opt("Passes over the data; the epoch best on dev nDCG@10 is kept.")]
-BatchOpt = Annotated[int, _opt("Examples per step (mnrl: the in-batch negatives).")]
+BatchOpt = Annotated[int, _opt("Examples per step and process (mnrl, cached-mnrl: the in-batch negatives).")]
+MiniBatchOpt = Annotated[int, _opt("cached-mnrl: texts per forward pass; bounds memory whatever --batch-size is.")]
 LrOpt = Annotated[float, _opt("Peak learning rate (AdamW, linear warm-up then decay).")]
 MarginOpt = Annotated[Optional[float], _opt(f"Margin in cosine distance (default: {_MARGINS}).")]
 HardOpt = Annotated[int, _opt("Negatives mined per query with the base model (0: none).")]
@@ -60,7 +62,7 @@ DeviceOpt = Annotated[Optional[str], _opt("cuda, cpu, ... (default: cuda when pr
 PrecisionOpt = Annotated[str, _opt("auto: bf16 autocast on GPUs and bf16-capable CPUs (about 2x); fp32: never.")]
 
 
-@command("train", interrupted="before training started: nothing was saved")
+@command("train")
 def train_command(
     data: DataArg,
     out_dir: OutOpt,
@@ -70,6 +72,7 @@ def train_command(
     shared_projection: ProjectionOpt = _D["shared_projection"].default,
     epochs: EpochsOpt = _D["epochs"].default,
     batch_size: BatchOpt = _D["batch_size"].default,
+    mini_batch_size: MiniBatchOpt = _D["mini_batch_size"].default,
     lr: LrOpt = _D["lr"].default,
     margin: MarginOpt = None,
     hard_negatives: HardOpt = _D["hard_negatives"].default,
@@ -80,7 +83,10 @@ def train_command(
     device: DeviceOpt = None,
     precision: PrecisionOpt = "auto",
 ) -> None:
-    """Fine-tune the embedding model on relevance judgements; keep the epoch that scores best on a dev split."""
+    """Fine-tune the embedding model on relevance judgements; keep the epoch that scores best on a dev split.
+
+    Runs on sentence-transformers' trainer; under torchrun or accelerate launch only the first process prints and writes.
+    """
     config = TrainConfig(
         data=data,
         out=out_dir,
@@ -90,6 +96,7 @@ def train_command(
         shared_projection=shared_projection,
         epochs=epochs,
         batch_size=batch_size,
+        mini_batch_size=mini_batch_size,
         lr=lr,
         margin=margin,
         hard_negatives=hard_negatives,
@@ -101,12 +108,26 @@ def train_command(
         precision=precision,
     )
     resolver = _IndexTexts(index)
+    main = _is_main_process()
     try:
-        with _ProgressBar() as bar:
-            report = train(config, on_progress=bar.update, resolve_doc=resolver)
+        if main:
+            with _ProgressBar() as bar:
+                report = train(config, on_progress=bar.update, resolve_doc=resolver)
+        else:
+            report = train(config, resolve_doc=resolver)
+    except KeyboardInterrupt:
+        if main:
+            err.print("[yellow]interrupted[/] before training started: nothing was saved")
+        raise typer.Exit(130) from None
     finally:
         resolver.close()
-    print_report(out, report)
+    if main:
+        print_report(out, report)
+
+
+def _is_main_process() -> bool:
+    """False in the second and later processes that torchrun / accelerate launch start (RANK > 0)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 class _IndexTexts:

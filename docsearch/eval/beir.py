@@ -9,11 +9,13 @@ import json
 import os
 import random
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, IngestError
+from ..ingest import read_documents
+from ..types import Source
 from .metrics import _ranked
 
 DEV_FRACTION = 0.2
@@ -50,7 +52,7 @@ def load_beir(path: str | os.PathLike[str], split: str = "test") -> BeirData:
     judged = {q for q, rel in qrels.items() if any(r > 0 for r in rel.values())}
     if not judged:
         raise DataError(f"{qrels_file}: no query has a relevant document")
-    queries = _read_queries(queries_file, judged)
+    queries = read_queries(queries_file, judged)
     missing = sorted(judged - set(queries))
     if missing:
         raise DataError(f"{queries_file}: {len(missing)} judged queries have no text, e.g. {', '.join(missing[:3])}")
@@ -59,8 +61,19 @@ def load_beir(path: str | os.PathLike[str], split: str = "test") -> BeirData:
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """``query-id corpus-id score`` rows (tab or space separated; TREC's 4-column form too)."""
+    """``query-id corpus-id score`` rows (tab or space separated; TREC's 4-column form too); a
+    malformed row is an error."""
     qrels: dict[str, dict[str, int]] = {}
+    for _, qid, doc, rel in qrels_rows(path):
+        qrels.setdefault(qid, {})[doc] = rel
+    if not qrels:
+        raise DataError(f"{path}: no qrels rows")
+    return qrels
+
+
+def qrels_rows(path: Path, on_bad: Callable[[int, str], None] | None = None) -> Iterator[tuple[int, str, str, int]]:
+    """(line number, query id, document id, score) per row; a malformed row goes to ``on_bad``
+    (line number, reason) and is skipped, or raises when there is no ``on_bad``."""
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
             parts = line.split("\t") if "\t" in line else line.split()
@@ -70,18 +83,18 @@ def read_qrels(path: Path) -> dict[str, dict[str, int]]:
             if len(parts) == 4:
                 parts = [parts[0], parts[2], parts[3]]
             try:
-                qid, doc, rel = parts[0], parts[1], int(parts[2])
+                yield number, parts[0], parts[1], int(parts[2])
             except (IndexError, ValueError):
                 if number == 1:
                     continue  # the header line
-                raise DataError(f"{path}:{number}: expected 'query-id<TAB>corpus-id<TAB>score', got {line.strip()!r}") from None
-            qrels.setdefault(qid, {})[doc] = rel
-    if not qrels:
-        raise DataError(f"{path}: no qrels rows")
-    return qrels
+                reason = f"expected 'query-id<TAB>corpus-id<TAB>score', got {line.strip()!r}"
+                if on_bad is None:
+                    raise DataError(f"{path}:{number}: {reason}") from None
+                on_bad(number, reason)
 
 
-def _read_queries(path: Path, wanted: set[str]) -> dict[str, str]:
+def read_queries(path: Path, wanted: set[str] | None = None) -> dict[str, str]:
+    """``_id`` -> text of the wanted queries (all with ``None``) in a BEIR ``queries.jsonl``."""
     queries: dict[str, str] = {}
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -92,9 +105,20 @@ def _read_queries(path: Path, wanted: set[str]) -> dict[str, str]:
                 qid, text = str(row["_id"]), str(row["text"])
             except (ValueError, KeyError, TypeError):
                 raise DataError(f"{path}:{number}: expected a JSON object with '_id' and 'text'") from None
-            if qid in wanted and text.strip():
+            if (wanted is None or qid in wanted) and text.strip():
                 queries[qid] = text
     return queries
+
+
+def corpus_texts(path: Path) -> dict[str, str]:
+    """Document id -> the text docsearch embeds for it, read by the indexer's own record reader,
+    so indexing, evaluation and training see one definition of a record's text."""
+    st = path.stat()
+    source = Source(str(path.resolve()), path.name, st.st_size, st.st_mtime_ns)
+    try:
+        return {d.doc_id: d.body for d in read_documents(source)}
+    except IngestError as exc:
+        raise DataError(f"{path}: {exc}") from None
 
 
 def natural_key(key: str) -> tuple[int | str, ...]:

@@ -10,7 +10,7 @@ top of the common flags, e.g.::
 Prints dev nDCG@10 / MRR@10 / Recall@100 before training and after each epoch,
 the best epoch, and times; the summary table gives each run's mean over seeds.
 Results are appended to ``--json`` after every run, so a run cut short keeps
-what finished. The test qrels are never read (docsearch.pairs reads train.tsv
+what finished. The test qrels are never read (docsearch.train.pairs reads train.tsv
 only); nothing here touches them.
 """
 

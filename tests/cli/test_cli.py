@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, write_files
+from helpers import REPO, write_files
 
 pytestmark = pytest.mark.slow
 

@@ -464,7 +464,7 @@ def test_good_and_bad_append_training_rows(term: Terminal, home: Path) -> None:
     assert [(r["query"], r["label"]) for r in rows] == [(query, 1), (query, 0)]
     assert rows[0]["doc"] == shown[1] == "medicine/how-vaccines-work.txt" and "vaccin" in rows[0]["text"].lower()
     assert rows[1]["doc"] == shown[2] and rows[1]["text"]
-    pairs = pytest.importorskip("docsearch.pairs")  # what `docsearch train` reads
+    pairs = pytest.importorskip("docsearch.train.pairs")  # what `docsearch train` reads
     assert pairs.load_training_data(feedback).rows == 2
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from docsearch.errors import DataError
-from docsearch.pairs import load_training_data
+from docsearch.train.pairs import load_training_data
 
-SCIFACT = Path(__file__).parents[1].parent / "shared/datasets/scifact"
+SCIFACT = Path(__file__).resolve().parents[3] / "shared/datasets/scifact"
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:
@@ -162,7 +162,8 @@ def test_beir_reads_train_qrels_only(tmp_path: Path) -> None:
     assert set(data.queries) == {"q1", "q2"}  # q9 is judged only in test.tsv: never read
     assert data.positives == {"q1": ("d1",), "q2": ("d3",)}
     assert data.negatives == {"q1": ("d2",)}
-    assert data.corpus == {"d1": "T1 one", "d2": "two", "d3": "three"}  # the whole corpus is the pool
+    # The whole corpus is the pool, each text as docsearch indexes it (title, blank line, text).
+    assert data.corpus == {"d1": "T1\n\none", "d2": "two", "d3": "three"}
     assert [w.split(":")[1] for w in data.warnings] == ["5", "6"]
 
 

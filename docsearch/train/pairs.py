@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from ..errors import DataError
+from ..eval.beir import corpus_texts, qrels_rows, read_queries
 
 ResolveDoc = Callable[[str], "str | None"]
 
@@ -276,19 +277,11 @@ def _load_beir(root: Path) -> TrainingData:
     if missing:
         raise DataError(f"{root}: not a BEIR directory with training judgements (missing {', '.join(missing)})")
     builder = _Builder(source=str(root))
-    corpus = _beir_records(root / "corpus.jsonl", builder, with_title=True)
-    queries = _beir_records(root / "queries.jsonl", builder, with_title=False)
-    for number, line in _read_lines(qrels):
-        cells = line.rstrip("\r\n").split("\t")
-        where = f"qrels/train.tsv:{number}"
-        if number == 1 and cells[0].strip().lower() in {"query-id", "query_id", "qid"}:
-            continue  # the header
-        if not line.strip():
-            continue
-        if len(cells) < 3:
-            builder.warn(where, "expected 'query-id<TAB>corpus-id<TAB>score'")
-            continue
-        _add_qrel(builder, cells[0].strip(), cells[1].strip(), cells[2].strip(), where, queries, corpus)
+    # The BEIR reader evaluation uses, and the indexer's record reader for the texts.
+    corpus = corpus_texts(root / "corpus.jsonl")
+    queries = read_queries(root / "queries.jsonl")
+    for number, qid, doc_id, score in qrels_rows(qrels, lambda n, why: builder.warn(f"qrels/train.tsv:{n}", why)):
+        _add_qrel(builder, qid, doc_id, str(score), f"qrels/train.tsv:{number}", queries, corpus)
     # Only the documents are a retrieval pool; the queries stay those with train judgements.
     builder.corpus = corpus
     return builder.build()
@@ -315,16 +308,3 @@ def _add_qrel(
     builder.rows += 1
 
 
-def _beir_records(path: Path, builder: _Builder, with_title: bool) -> dict[str, str]:
-    """``_id`` -> text; a corpus record's title is put before its text, as BEIR does."""
-    records: dict[str, str] = {}
-    for where, row in _jsonl_rows(path, builder):
-        rid = row.get("_id")
-        text = row.get("text") if isinstance(row.get("text"), str) else ""
-        title = row.get("title") if with_title and isinstance(row.get("title"), str) else ""
-        full = f"{title.strip()} {text.strip()}".strip()
-        if rid in (None, "") or not full:
-            builder.warn(where, "needs '_id' and a non-empty 'text'")
-            continue
-        records[str(rid)] = full
-    return records
