@@ -148,6 +148,18 @@ class EdgeStore:
             if offset is None:
                 return
 
+    def points(self, page: int = 1000) -> Iterator[list[StorePoint]]:
+        """Every point with its payload and BM25 vector but no dense vector (``vector`` is empty), a
+        page at a time in id order: what re-embedding with another model copies."""
+        qe, offset = self._qe, None
+        while True:
+            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=True,
+                                                                  with_vector=[SPARSE]))
+            yield [StorePoint(str(r.id), [], _sparse((r.vector or {}).get(SPARSE)), dict(r.payload or {}))
+                   for r in records]
+            if offset is None:
+                return
+
     def set_sparse(self, items: Sequence[tuple[str, SparseVector]]) -> None:
         """Replace the sparse vectors of existing points; their dense vectors stay as they are."""
         qe = self._qe
@@ -179,6 +191,12 @@ class EdgeStore:
     def close(self) -> None:
         self._shard.flush()
         self._shard.close()
+
+
+def _sparse(vector: Any) -> SparseVector:
+    if vector is None:
+        return SparseVector([], [])
+    return SparseVector([int(i) for i in vector.indices], [float(v) for v in vector.values])
 
 
 def _read_ahead(path: Path) -> None:

@@ -125,6 +125,21 @@ class ServerStore:
             if offset is None:
                 return
 
+    def points(self, page: int = 1000) -> Iterator[list[StorePoint]]:
+        """Every point with its payload and BM25 vector but no dense vector, a page at a time."""
+        offset = None
+        while True:
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=True,
+                                                  with_vectors=[SPARSE])
+            out = []
+            for r in records:
+                sparse = (r.vector or {}).get(SPARSE) if isinstance(r.vector, dict) else None
+                vector = SparseVector(list(sparse.indices), list(sparse.values)) if sparse else SparseVector([], [])
+                out.append(StorePoint(str(r.id), [], vector, dict(r.payload or {})))
+            yield out
+            if offset is None:
+                return
+
     def set_sparse(self, items: Sequence[tuple[str, SparseVector]]) -> None:
         m = self._m
         vectors = [m.PointVectors(id=pid, vector={SPARSE: m.SparseVector(indices=sp.indices, values=sp.values)})
