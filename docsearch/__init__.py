@@ -22,13 +22,14 @@ from .errors import (
     ConfigError,
     DataError,
     DocsearchError,
+    IndexBusyError,
     IndexNotFoundError,
     IngestError,
     ModelError,
     ModelMismatchError,
     StoreError,
 )
-from .index import Index, IndexInfo, IndexMeta
+from .index import Index, IndexInfo, IndexMeta, Lineage
 from .indexer import IndexProgress, index_paths, update_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
@@ -46,12 +47,14 @@ __all__ = [
     "Fusion",
     "Hit",
     "Index",
+    "IndexBusyError",
     "IndexInfo",
     "IndexMeta",
     "IndexNotFoundError",
     "IndexProgress",
     "IndexReport",
     "IngestError",
+    "Lineage",
     "ModelDir",
     "ModelError",
     "ModelMismatchError",

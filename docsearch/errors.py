@@ -27,6 +27,10 @@ class IndexNotFoundError(DocsearchError):
     """No index of that name exists."""
 
 
+class IndexBusyError(DocsearchError):
+    """Another process is changing the index (an index run, a re-embedding, a rollback)."""
+
+
 class StoreError(DocsearchError):
     """The vector store refused or failed an operation."""
 

@@ -116,7 +116,8 @@ def update_index(
         index.check_model(encoder.model_id, encoder.fingerprint)
     run = _Run(index, progress, _encoder=encoder)
     try:
-        return _index(run, paths, fields)
+        with index.writing():  # one writer at a time: a re-embedding must not miss what this run adds
+            return _index(run, paths, fields)
     finally:
         run.close()
 
