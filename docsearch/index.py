@@ -126,6 +126,7 @@ class IndexInfo:
     chunks: int
     points: int
     bytes_on_disk: int
+    previous: IndexMeta | None = None  # what a rollback would restore
 
 
 def read_meta(index_dir: Path) -> IndexMeta:
@@ -331,7 +332,8 @@ class Index:
         roots = [self.data_dir] if self.meta.data else [self.dir / name for name in _DATA_FILES]
         files = [p for root in roots for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()]
         size = sum(p.stat().st_blocks * 512 for p in files)
-        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, self.store.count(), size)
+        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, self.store.count(), size,
+                         read_previous(self.dir))
 
     def close(self) -> None:
         if self._store is not None:

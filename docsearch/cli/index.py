@@ -7,8 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import ConfigError
 from ..index import Index
 from ..indexer import IndexProgress, index_paths
+from ..reembed import reembed as reembed_index
+from ..reembed import rollback as roll_back
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
 from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
@@ -17,7 +20,7 @@ from .render import info_table, print_report
 
 @command(interrupted="the index is consistent; run the same command again to finish")
 def index(
-    paths: Annotated[list[Path], typer.Argument(help="Files and folders to index.")],
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Files and folders to index.")] = None,
     index: IndexOpt = None, model: ModelOpt = None,
     chunk_tokens: Annotated[Optional[int], typer.Option(help="Window size in model tokens (default: the model's max).")] = None,
     overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive windows.")] = None,
@@ -26,6 +29,11 @@ def index(
     title_field: Annotated[Optional[str], typer.Option(help="Record field holding the title.")] = None,
     text_field: Annotated[Optional[str], typer.Option(help="Record field holding the text.")] = None,
     rebuild: Annotated[bool, typer.Option(help="Drop the index and build it again.")] = False,
+    reembed: Annotated[bool, typer.Option(help=(
+        "Embed the stored chunks again with --model beside the live index, and switch to it when complete "
+        "(searches use the old one meanwhile; a rerun resumes an interrupted one)."))] = False,
+    rollback: Annotated[bool, typer.Option(help=(
+        "Go back to the model and index the last --reembed (or train --apply) replaced; again to undo."))] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
     backend: BackendOpt = None, device: DeviceOpt = None,
     workers: Annotated[Optional[int], typer.Option(
@@ -34,12 +42,43 @@ def index(
     """Index files and folders; a rerun embeds only what changed."""
     s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
                       qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers)
+    if reembed or rollback:
+        _switch(s, paths, reembed, rollback, rebuild, quiet)
+        return
+    if not paths:
+        raise ConfigError("give the files and folders to index (or --reembed --model M, or --rollback)")
     defaults = RecordFields()
     fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
     if quiet:
         index_paths(s, [str(p) for p in paths], fields, rebuild)
         return
     print_report(out, _index_with_progress(s, paths, fields, rebuild))
+
+
+def _switch(s: Settings, paths: list[Path] | None, reembed: bool, rollback: bool, rebuild: bool, quiet: bool) -> None:
+    """--reembed and --rollback: change which model and data the index uses, atomically."""
+    if paths or rebuild or (reembed and rollback):
+        raise ConfigError("--reembed and --rollback take no paths, no --rebuild, and not each other")
+    if rollback:
+        now, was = roll_back(s)
+        if not quiet:
+            out.print(f"index {s.index} uses {now.model} again; the index it replaced ({was.model}) is kept: "
+                      f"--rollback again returns to it", highlight=False)
+        return
+    if s.model is None:
+        raise ConfigError("--reembed needs the model to embed with: --model NAME_OR_FOLDER")
+    if quiet:
+        reembed_index(s, s.model)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold blue]re-embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("chunks"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("reembed", total=None)
+        report = reembed_index(s, s.model, progress=lambda p: bar.update(task, total=p.total, completed=p.done))
+    resumed = f", {report.resumed:,} stored by an interrupted run" if report.resumed else ""
+    out.print(f"[green]re-embedded[/] {report.embedded:,} chunks{resumed} in {report.seconds:.1f}s; index {s.index} "
+              f"now uses {report.meta.model} (back with: docsearch index --index {s.index} --rollback)", highlight=False)
 
 
 def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool) -> IndexReport:

@@ -42,6 +42,7 @@ from .render import hits_json, snippet
 HISTORY_FILE = "history"
 FEEDBACK_FILE = "feedback.jsonl"
 MAX_K = 100
+HINT_EVERY = 10  # judgements between two reminders that :learn exists
 
 # --- commands ------------------------------------------------------------------------------
 
@@ -71,11 +72,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "json": (":json", "JSON output on/off: this page now, then every result list"),
     "good": (":good [N]", f"result N (default 1) is relevant: a line in {FEEDBACK_FILE}"),
     "bad": (":bad [N]", "result N (default 1) is not relevant"),
+    "learn": (":learn", "teach the model your judgements; used only if it ranks better"),
     "help": (":help", "this list"),
     "quit": (":quit, :q", "leave (Ctrl-D too)"),
 }
 _ALIASES = {"q": "quit", "exit": "quit", "h": "help", "?": "help"}
-_NO_ARG = {"more", "json", "help", "quit"}
+_NO_ARG = {"more", "json", "help", "quit", "learn"}
 _NUMBER = {"k", "open", "edit"}
 _OPTIONAL_NUMBER = {"good", "bad"}
 
@@ -198,6 +200,7 @@ def _env_program(*names: str) -> str | None:
 # --- the session ---------------------------------------------------------------------------
 
 ReadLine = Callable[[], str]  # raises EOFError to leave, KeyboardInterrupt to drop the line
+Learner = Callable[[Searcher, Console], bool]  # :learn; True when the index now uses a new model
 
 
 class Session:
@@ -205,11 +208,13 @@ class Session:
     def __init__(self, open_searcher: Callable[[], Searcher], console: Console, index_dir: Path, *,
                  name: str = "", k: int = 10, mode: str = "auto", path_glob: str | None = None,
                  warm_up: Callable[[Searcher], object] | None = None,
-                 prefetch: Callable[[Searcher, str], object] | None = None) -> None:
+                 prefetch: Callable[[Searcher, str], object] | None = None,
+                 learner: Learner | None = None) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         self.console, self.index_dir, self.name = console, Path(index_dir), name or Path(index_dir).name
         self.k, self.mode, self.path_glob, self.json = max(1, min(k, MAX_K)), mode, path_glob, False
+        self._open_searcher, self.learner, self.judged = open_searcher, learner, 0
         self.searcher = open_searcher()
         self.query: str | None = None
         self.results: dict[int, Hit] = {}  # every result shown for the current query, by rank
@@ -399,6 +404,23 @@ class Session:
         verdict = "[green]relevant[/]" if label else "[red]not relevant[/]"
         self.console.print(f"recorded #{hit.rank} {hit.title or hit.doc!r} as {verdict} → {self.feedback_path}",
                            highlight=False)
+        self.judged += 1
+        if self.learner is not None and self.judged % HINT_EVERY == 0:
+            self.console.print(f"[dim]{self.judged} judgements this session: :learn teaches the model from them (or "
+                               f"later: docsearch train --index {self.name} --apply); the new model is used only if it "
+                               "does better on judgements it has not learned[/]", highlight=False)
+
+    def _do_learn(self, _: Command) -> None:
+        """Learn from the index's judgements; when the index switches to the new model, reopen it."""
+        if self.learner is None:
+            raise ConfigError(f":learn is not available here; run: docsearch train --index {self.name} --apply")
+        if self._warm is not None:
+            self._warm.result()  # the model in use is needed to rank the judged queries' pools
+        if self.learner(self.searcher, self.console):
+            self.searcher.close()
+            self.searcher = self._open_searcher()
+            self.results, self.page = {}, []
+            self.console.print("[dim]the session now searches with the new model[/]")
 
     def _do_open(self, command: Command) -> None:
         hit = self._result(command.number, "open")
@@ -463,6 +485,25 @@ def session_encoder(model: ModelDir, settings: Settings) -> Encoder:
     return encoder
 
 
+def learn_here(settings: Settings, searcher: Searcher, console: Console) -> bool:
+    """:learn with every core: the session's query encoder may have set torch to one thread."""
+    from .learn import learn_in_session
+
+    threads = None
+    if "torch" in sys.modules:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(threads, os.cpu_count() or 1))
+    try:
+        return learn_in_session(settings, searcher, console)
+    finally:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+
+
 def warm_up_encoder(searcher: Searcher) -> object:
     """Load the model and run it once, off the main thread, so the first query does not pay for it."""
     return searcher.encoder.encode_queries(["warm up"])
@@ -514,7 +555,8 @@ def run_session(settings: Settings, mode: str = "auto", path_glob: str | None = 
                 console: Console | None = None, read_line: ReadLine | None = None) -> None:
     """Open the index, then answer queries and commands until Ctrl-D or :quit."""
     session = Session(lambda: open_searcher(settings), console or Console(), settings.index_dir, name=settings.index,
-                      k=settings.k, mode=mode, path_glob=path_glob, warm_up=warm_up_encoder, prefetch=prefetch_query)
+                      k=settings.k, mode=mode, path_glob=path_glob, warm_up=warm_up_encoder, prefetch=prefetch_query,
+                      learner=lambda searcher, out: learn_here(settings, searcher, out))
     session.console.print(f"[dim]index {settings.index}: type a query, :help for commands, Ctrl-D to leave[/]",
                           highlight=False)
     if read_line is None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -100,9 +102,26 @@ def info_table(info: Any) -> Table:
         ("auto", f"{m.auto.label()}: {m.auto_reason or 'default (chosen on the next index run)'}"),
         ("size on disk", _bytes(info.bytes_on_disk)), ("docsearch", m.version),
     ]
+    rows[6:6] = [("learned", line) for line in lineage_lines(m.lineage)]
+    if info.previous is not None:
+        rows.append(("rollback to", f"{info.previous.model_id} (docsearch index --index {info.name} --rollback)"))
     for k, v in rows:
         table.add_row(k, v)
     return table
+
+
+def lineage_lines(lineage: Sequence[Any]) -> list[str]:
+    """One line per learning step: from which model, on how many judgements, when, and held-out
+    nDCG@10 / MRR@10 before and after."""
+    lines = []
+    for step in lineage:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(step.trained)) if step.trained else "?"
+        figures = ", ".join(f"{name} {step.before[key]:.3f} -> {step.after[key]:.3f}"
+                            for name, key in (("nDCG@10", "ndcg@10"), ("MRR@10", "mrr@10"))
+                            if key in step.before and key in step.after)
+        lines.append(f"from {Path(step.base).name} on {step.judgements} judgements ({step.queries} queries), {when}; "
+                     f"held out: {figures} on {step.held_out} queries")
+    return lines
 
 
 def _bytes(n: float) -> str:
