@@ -37,3 +37,27 @@ def write_files(root: Path, files: dict[str, str | bytes]) -> Path:
         else:
             path.write_text(content)
     return root
+
+
+def make_pdfs_module():  # type: ignore[no-untyped-def]
+    """data/make_pdfs.py, loaded by path: it is a script, not part of the package."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_pdfs", REPO / "data" / "make_pdfs.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def encrypted_pdf(text: str, user_password: str = "", algorithm: str = "AES-256") -> bytes:
+    """A one-page PDF holding ``text``, encrypted by pypdf's own writer."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=io.BytesIO(make_pdfs_module().build_pdf("Encrypted", text)))
+    writer.encrypt(user_password=user_password, owner_password="x", algorithm=algorithm)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()

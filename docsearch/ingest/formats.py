@@ -229,14 +229,17 @@ def read_pdf(data: bytes, source: Source) -> Document:
 def _open_pdf(data: bytes) -> Any:
     # Imported lazily: pypdf is slow to import and only PDFs need it.
     from pypdf import PdfReader
+    from pypdf.errors import DependencyError
 
     if b"%PDF-" not in data[:1024]:
         raise IngestError("corrupt PDF: no %PDF header")
     # pypdf raises many exception types on malformed input (not only PdfReadError),
-    # so anything it throws means the file is unusable.
+    # so anything it throws means the file is unusable; but a missing package is no corruption.
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        reader = PdfReader(io.BytesIO(data), strict=False)  # tries the empty password itself
         encrypted = reader.is_encrypted
+    except DependencyError as exc:
+        raise _needs_package(exc) from exc
     except Exception as exc:
         raise IngestError(f"corrupt PDF: {_one_line(exc)}") from exc
     if encrypted:
@@ -251,13 +254,22 @@ def _open_pdf(data: bytes) -> Any:
 
 
 def _decrypt_pdf(reader: Any) -> None:
-    # Many "encrypted" PDFs only restrict printing and open with an empty password.
+    # Many "encrypted" PDFs only restrict printing or copying and open with an empty password
+    # (AES ones need the cryptography package, a dependency for that reason).
+    from pypdf.errors import DependencyError
+
     try:
         ok = reader.decrypt("")
-    except Exception:  # noqa: BLE001 - unsupported cipher, missing crypto package...
-        ok = False
+    except DependencyError as exc:
+        raise _needs_package(exc) from exc
+    except Exception as exc:  # pypdf fails in many ways on a damaged encryption dictionary
+        raise IngestError(f"corrupt PDF: encryption: {_one_line(exc)}") from exc
     if not ok:
-        raise IngestError("encrypted PDF (password required)")
+        raise IngestError("password-protected PDF (it does not open without a password)")
+
+
+def _needs_package(exc: Exception) -> IngestError:
+    return IngestError(f"encrypted PDF needs a package to open: {_one_line(exc)}")
 
 
 def _pdf_pages(reader: Any) -> list[str]:

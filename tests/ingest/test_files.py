@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import encrypted_pdf, make_pdfs_module
 
 from docsearch.errors import IngestError
 from docsearch.ingest import SUPPORTED_SUFFIXES, content_hash, read_documents, walk
@@ -68,12 +70,7 @@ def rel_paths(items: list[Source | Skipped]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def make_pdfs() -> ModuleType:
-    """data/make_pdfs.py, loaded by path: it is a script, not part of the package."""
-    spec = importlib.util.spec_from_file_location("make_pdfs", REPO / "data" / "make_pdfs.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return make_pdfs_module()
 
 
 # --------------------------------------------------------------------------- plain text
@@ -211,7 +208,40 @@ def test_pdf_without_text_and_encrypted_pdf(tmp_path: Path, make_pdfs: ModuleTyp
     locked.encrypt("password", algorithm="RC4-128")
     buf = io.BytesIO()
     locked.write(buf)
-    assert "encrypted PDF" in read_error(tmp_path, "locked.pdf", buf.getvalue())
+    assert "password-protected PDF" in read_error(tmp_path, "locked.pdf", buf.getvalue())
+
+
+def test_aes_encrypted_pdf_with_empty_password_opens(tmp_path: Path) -> None:
+    doc = read_one(tmp_path, "aes.pdf", encrypted_pdf("Rotate the ssh host keys every year."))
+    assert doc.text == "Rotate the ssh host keys every year."
+
+
+def test_pdf_with_a_user_password_says_so(tmp_path: Path) -> None:
+    for algorithm in ("AES-256", "AES-128", "RC4-128"):
+        path = tmp_path / f"locked-{algorithm}.pdf"
+        path.write_bytes(encrypted_pdf("secret words", user_password="hunter2", algorithm=algorithm))
+        with pytest.raises(IngestError) as info:
+            read_documents(Source(str(path), path.name, 1, 0))
+        assert str(info.value) == "password-protected PDF (it does not open without a password)", algorithm
+
+
+def test_aes_pdf_without_cryptography_names_the_package(tmp_path: Path) -> None:
+    # pypdf picks its AES provider when imported, so the package is hidden from a fresh process.
+    path = tmp_path / "aes.pdf"
+    path.write_bytes(encrypted_pdf("words"))
+    code = (
+        "import sys; sys.modules['cryptography'] = None\n"
+        "from docsearch.errors import IngestError\n"
+        "from docsearch.ingest import read_documents\n"
+        "from docsearch.types import Source\n"
+        "try:\n"
+        f"    read_documents(Source({str(path)!r}, 'aes.pdf', 1, 0))\n"
+        "except IngestError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.startswith("encrypted PDF needs a package to open: cryptography"), done.stderr
 
 
 def test_pypdf_noise_is_silenced(tmp_path: Path, make_pdfs: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
