@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 
 from ..errors import IngestError
 from ..types import Document, RecordFields, Skipped, Source
+from .decode import decode_text, html_charset
 from .formats import (
     HTML_SUFFIXES,
     MAX_FILE_BYTES,
@@ -28,7 +29,6 @@ from .formats import (
     read_records,
 )
 
-_SNIFF_BYTES = 8192
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 # Markers for a virtualenv / conda env whatever the directory is called.
 _ENV_MARKERS = ("pyvenv.cfg", "conda-meta")
@@ -191,9 +191,9 @@ def read_documents(source: Source, fields: RecordFields = RecordFields()) -> lis
     data = _read_bytes(source.abspath)
     if suffix in PDF_SUFFIXES:
         return [read_pdf(data, source)]
-    text = _decode_text(data)
     if suffix in HTML_SUFFIXES:
-        return [read_html(text, source)]
+        return [read_html(decode_text(data, html_charset(data)), source)]
+    text = decode_text(data)
     if suffix in RECORD_SUFFIXES:
         return read_records(text, suffix, source, fields)
     title = plain_title(text, suffix) or file_name(source)
@@ -225,33 +225,6 @@ def _read_bytes(abspath: str) -> bytes:
 def _too_large() -> IngestError:
     limit = f"{MAX_FILE_BYTES // 2**20} MB" if MAX_FILE_BYTES >= 2**20 else f"{MAX_FILE_BYTES} bytes"
     return IngestError(f"file too large (over {limit})")
-
-
-def _decode_text(data: bytes) -> str:
-    """UTF-8 (BOM optional) or BOM-marked UTF-16/32 to str with '\\n' newlines."""
-    encoding = _bom_encoding(data)
-    if encoding is None and b"\x00" in data[:_SNIFF_BYTES]:
-        raise IngestError("binary file")
-    try:
-        text = data.decode(encoding or "utf-8-sig")
-    except UnicodeDecodeError:
-        raise IngestError("not UTF-8 text") from None
-    if encoding:
-        text = text.removeprefix("\ufeff")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise IngestError("empty file")
-    return text
-
-
-def _bom_encoding(data: bytes) -> str | None:
-    # UTF-32 first: its little-endian BOM starts with the UTF-16 one.
-    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
-        return "utf-32"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    return None
 
 
 def _file_name(source: Source) -> str:
