@@ -22,11 +22,11 @@ from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, load_encoder
 from .errors import IngestError, ModelMismatchError
 from .index import Index
-from .ingest import chunker_for, content_hash, read_documents, walk
+from .ingest import chunker_for, content_hash, read_source, walk
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
-from .types import Document, IndexReport, RecordFields, Skipped, Source
+from .types import Document, IndexReport, PartlyRead, RecordFields, Skipped, Source
 
 SAMPLE = 400  # chunks kept for choosing how auto mode fuses
 RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
@@ -61,6 +61,7 @@ class _Run:
     embed_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
+    partial: list[PartlyRead] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     sample: list[tuple[str, str]] = field(default_factory=list)  # (point id, chunk text): a reservoir for auto
     seen: int = 0  # chunks offered to the reservoir
@@ -149,7 +150,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         indexed=run.indexed,
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
-        resparsed=resparsed,
+        resparsed=resparsed, partial=tuple(run.partial),
     )
 
 
@@ -297,10 +298,13 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
                     pending: dict[str, _Pending]) -> list[_Chunk]:
     try:
         digest = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
-        docs = read_documents(src, fields)
+        reading = read_source(src, fields)
     except (IngestError, OSError) as exc:
         run.skipped.append(Skipped(src.path, _reason(exc)))
         return []
+    docs = reading.documents
+    if reading.partial is not None:
+        run.partial.append(reading.partial)
     chunks = _chunk(run, src, docs)
     ids = tuple(c.id for c in chunks)
     old_ids = set(old.ids) if old else set()

@@ -66,6 +66,37 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class BadRecord:
+    """One record of a JSONL/JSON/CSV/TSV file that was not indexed, and why. ``line`` is where it
+    starts in the file (None in a .json file, where ``record`` is its 1-based position)."""
+
+    line: int | None
+    record: int
+    reason: str
+
+    def label(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"record {self.record}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PartlyRead:
+    """A record file indexed without some of its records."""
+
+    path: str
+    records: int  # records the file holds, good and bad
+    read: int  # records indexed
+    bad: tuple[BadRecord, ...]
+
+    def summary(self, limit: int | None = 3) -> str:
+        """'partly read: 5 of 8 records; line 7: broken JSON, …', listing at most ``limit`` bad ones."""
+        shown = self.bad if limit is None else self.bad[:limit]
+        listed = ", ".join(b.label() for b in shown)
+        more = len(self.bad) - len(shown)
+        return f"partly read: {self.read} of {self.records} records; {listed}" + (f", +{more} more" if more else "")
+
+
+@dataclass(frozen=True)
 class ChunkSpan:
     """A window of a document's text, as character offsets, with its tokens when known."""
 
@@ -111,6 +142,7 @@ class IndexReport:
     embed_seconds: float = 0.0
     skipped: tuple[Skipped, ...] = field(default_factory=tuple)
     resparsed: int = 0  # stored chunks given BM25 vectors they lacked, without re-embedding
+    partial: tuple[PartlyRead, ...] = field(default_factory=tuple)  # indexed without some records
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,16 @@ windows of the model's own tokens."""
 from __future__ import annotations
 
 from .chunking import TokenChunker, chunker_for
-from .files import content_hash, read_documents, walk
+from .files import Reading, content_hash, read_documents, read_source, walk
 from .formats import SUPPORTED_SUFFIXES
 
-__all__ = ["SUPPORTED_SUFFIXES", "TokenChunker", "chunker_for", "content_hash", "read_documents", "walk"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Reading",
+    "TokenChunker",
+    "chunker_for",
+    "content_hash",
+    "read_documents",
+    "read_source",
+    "walk",
+]

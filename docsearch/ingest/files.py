@@ -1,8 +1,9 @@
 """Files to documents: find source files under the given paths and read them.
 
 ``walk`` never raises: every path it cannot use comes back as ``Skipped``.
-``read_documents`` raises ``IngestError`` with a one-line reason, which the
-indexer turns into a ``Skipped`` of its own.
+``read_source`` raises ``IngestError`` with a one-line reason, which the
+indexer turns into a ``Skipped`` of its own; a record file read only in part
+says which records it lost (``PartlyRead``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from ..errors import IngestError
-from ..types import Document, RecordFields, Skipped, Source
+from ..types import Document, PartlyRead, RecordFields, Skipped, Source
 from .decode import decode_text, html_charset
 from .formats import (
     HTML_SUFFIXES,
@@ -26,8 +28,8 @@ from .formats import (
     plain_title,
     read_html,
     read_pdf,
-    read_records,
 )
+from .records import read_records
 
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 # Markers for a virtualenv / conda env whatever the directory is called.
@@ -183,21 +185,35 @@ def content_hash(abspath: str) -> str:
 # --------------------------------------------------------------------------- reading
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A source's documents, and for a record file read in part, what it lost."""
+
+    documents: list[Document]
+    partial: PartlyRead | None = None
+
+
 def read_documents(source: Source, fields: RecordFields = RecordFields()) -> list[Document]:
     """Read one source file into documents; raises IngestError(one-line reason)."""
+    return read_source(source, fields).documents
+
+
+def read_source(source: Source, fields: RecordFields = RecordFields()) -> Reading:
+    """Read one source file as its suffix says; raises IngestError(one-line reason)."""
     suffix = _suffix(source.path) or _suffix(source.abspath)
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(f"unsupported file type {suffix or '(no suffix)'}")
     data = _read_bytes(source.abspath)
     if suffix in PDF_SUFFIXES:
-        return [read_pdf(data, source)]
+        return Reading([read_pdf(data, source)])
     if suffix in HTML_SUFFIXES:
-        return [read_html(decode_text(data, html_charset(data)), source)]
+        return Reading([read_html(decode_text(data, html_charset(data)), source)])
     text = decode_text(data)
     if suffix in RECORD_SUFFIXES:
-        return read_records(text, suffix, source, fields)
+        records = read_records(text, suffix, source, fields)
+        return Reading(records.documents, records.partial(source.path))
     title = plain_title(text, suffix) or file_name(source)
-    return [Document(source.path, title, text, source.path, line=1, line_mapped=True)]
+    return Reading([Document(source.path, title, text, source.path, line=1, line_mapped=True)])
 
 
 def _read_bytes(abspath: str) -> bytes:
