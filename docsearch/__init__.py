@@ -36,6 +36,7 @@ from .settings import Settings, load_settings
 from .types import (
     BadRecord,
     Document,
+    Excluded,
     Fusion,
     Hit,
     IndexReport,
@@ -54,6 +55,7 @@ __all__ = [
     "Document",
     "Encoder",
     "EncoderBase",
+    "Excluded",
     "Fusion",
     "Hit",
     "Index",

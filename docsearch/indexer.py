@@ -26,7 +26,7 @@ from .ingest import chunker_for, content_hash, read_source, walk
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
-from .types import Document, IndexReport, PartlyRead, RecordFields, Skipped, Source
+from .types import Document, Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source
 
 SAMPLE = 400  # chunks kept for choosing how auto mode fuses
 RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
@@ -61,7 +61,9 @@ class _Run:
     embed_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: list[Excluded] = field(default_factory=list)
     partial: list[PartlyRead] = field(default_factory=list)
+    indexed_paths: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     sample: list[tuple[str, str]] = field(default_factory=list)  # (point id, chunk text): a reservoir for auto
     seen: int = 0  # chunks offered to the reservoir
@@ -126,8 +128,15 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     index = run.index
     known = index.manifest.rows()
     sources: list[Source] = []
+    walked = 0
     for item in walk(paths):
-        (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
+        walked += 1
+        if isinstance(item, Source):
+            sources.append(item)
+        elif isinstance(item, Excluded):
+            run.excluded.append(item)
+        else:
+            run.skipped.append(item)
     todo, unchanged = _changed(sources, known, run)
     removed = _removed(paths, sources, known)
     if removed:
@@ -150,7 +159,8 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         indexed=run.indexed,
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
-        resparsed=resparsed, partial=tuple(run.partial),
+        resparsed=resparsed, excluded=tuple(run.excluded), partial=tuple(run.partial), walked=walked,
+        indexed_paths=tuple(run.indexed_paths),
     )
 
 
@@ -324,6 +334,7 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
                                               ids, len(docs)), len(work))
     run.documents += len(docs)
     run.indexed += 1
+    run.indexed_paths.append(src.path)
     return work
 
 

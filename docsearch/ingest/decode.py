@@ -1,4 +1,4 @@
-"""Bytes to text: which encoding a file is in.
+"""Bytes to text: which encoding a file is in, whether it is text at all, and gzip.
 
 Order of trust, as the HTML standard has it: a byte-order mark (checked, not believed on sight),
 then an encoding the file declares (HTML's ``<meta charset>``), then UTF-8. Past that: UTF-8 with
@@ -10,11 +10,16 @@ about as well as its best guess.
 from __future__ import annotations
 
 import codecs
+import gzip
 import re
+import zlib
 
 from ..errors import IngestError
 
 SNIFF_BYTES = 8192
+# Control characters other than tab, newline, form feed, carriage return, backspace and escape:
+# text has almost none of them, binary formats plenty.
+_CONTROL = bytes(sorted(set(range(32)) - {8, 9, 10, 12, 13, 27}))
 _WESTERN = frozenset({"cp1252", "latin_1", "iso8859_15"})
 # How much worse (in charset-normalizer's percentages) windows-1252 may read than the best guess.
 _WESTERN_CHAOS = 10.0
@@ -23,6 +28,15 @@ _WESTERN_COHERENCE = 10.0
 _SPARSE = 0.02
 _HIGH = bytes(range(128, 256))
 _ESCAPED = re.compile("[\udc80-\udcff]+")
+
+
+def looks_binary(head: bytes) -> bool:
+    """For files without a suffix: a NUL byte, or more than 1 in 10 bytes a control character."""
+    if not head:
+        return False
+    if b"\x00" in head:
+        return _bom_text(head, partial=True) is None  # UTF-16/32 text has NULs, behind a BOM that checks out
+    return len(head.translate(None, _CONTROL)) < 0.9 * len(head)
 
 
 def decode_text(data: bytes, declared: str | None = None) -> str:
@@ -58,21 +72,24 @@ _BOMS = (
 )
 
 
-def _bom_text(data: bytes) -> str | None:
+def _bom_text(data: bytes, partial: bool = False) -> str | None:
     """The text after a byte-order mark, if the rest really is in that encoding; else None.
 
     Bytes FF FE begin a UTF-16 file, but also a Latin-1 one that starts with 'ÿþ'. So the rest
     must be a whole number of code units, decode strictly, and read as text: UTF-16/32 text has
     newlines or spaces (each a unit with a zero byte), and a misread 8-bit file has none.
+    ``partial``: ``data`` is the head of a file, which may end inside a character.
     """
     for bom, encoding, unit in _BOMS:
         if not data.startswith(bom):
             continue
         body = data[len(bom):]
-        if len(body) % unit:
+        if partial:
+            body = body[: len(body) - len(body) % unit]
+        elif len(body) % unit:
             return None
         try:
-            text = body.decode(encoding)
+            text = body.decode(encoding, errors="replace" if partial else "strict")
         except UnicodeDecodeError:
             return None
         if unit > 1 and not _plausible_wide(text):
@@ -176,3 +193,37 @@ def _western(data: bytes) -> str:
         return data.decode("cp1252")
     except UnicodeDecodeError:
         return data.decode("latin-1")  # the five bytes windows-1252 leaves undefined
+
+
+# --------------------------------------------------------------------------- gzip
+
+
+def gunzip(path: str, limit: int) -> bytes:
+    """A .gz file's content, decompressed as it is read; raises IngestError past ``limit`` bytes
+    (the cap applies to what comes out, so a small bomb cannot fill memory) or on corrupt data."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, gzip.BadGzipFile) and exc.errno is not None:
+            raise IngestError(f"cannot read file: {(exc.strerror or str(exc)).lower()}") from exc
+        raise IngestError(f"corrupt gzip: {_one_line(exc)}") from exc
+    if len(data) > limit:
+        size = f"{limit // 2**20} MB" if limit >= 2**20 else f"{limit} bytes"
+        raise IngestError(f"file too large (over {size} uncompressed)")
+    return data
+
+
+def gunzip_head(path: str, size: int = SNIFF_BYTES) -> bytes:
+    """The first ``size`` decompressed bytes, for sniffing; empty when the file is not gzip (its
+    reading says so). Raises OSError when the file cannot be read."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read(size)
+    except (gzip.BadGzipFile, EOFError, zlib.error):
+        return b""
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    return msg[:160]

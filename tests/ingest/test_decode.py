@@ -9,7 +9,7 @@ import pytest
 
 from docsearch.errors import IngestError
 from docsearch.ingest import read_documents
-from docsearch.ingest.decode import decode_text, html_charset
+from docsearch.ingest.decode import decode_text, html_charset, looks_binary
 from docsearch.types import Document, Source
 
 # The exact bytes of issue #14: a Latin-1 file whose first two characters are 'ÿþ' (FF FE, the
@@ -83,6 +83,15 @@ def test_html_is_read_in_its_declared_charset(tmp_path: Path) -> None:
     # A page that declares UTF-8 but is not: the declaration is wrong, so the bytes decide.
     wrong = '<meta charset="utf-8"><p>d\xe9j\xe0 vu</p>'.encode("latin-1")
     assert read_one(tmp_path, "wrong.html", wrong).text == "d\u00e9j\u00e0 vu"
+
+
+def test_binary_sniffing() -> None:
+    assert looks_binary(b"\x7fELF\x02\x01\x01\x00\x00")
+    assert looks_binary(bytes(range(1, 32)) * 4)
+    assert not looks_binary(b"plain text\twith tabs\r\nand \x1b[1mescapes\x1b[0m\n")
+    assert not looks_binary("wide text\n".encode("utf-16"))
+    assert not looks_binary(LATIN1_FF_FE)
+    assert not looks_binary(b"")
 
 
 def test_utf8_with_some_latin1_is_read_as_both() -> None:

@@ -21,7 +21,7 @@ from conftest import encrypted_pdf, make_pdfs_module
 from docsearch.errors import IngestError
 from docsearch.ingest import SUPPORTED_SUFFIXES, content_hash, read_documents, walk
 from docsearch.ingest import files as ingest
-from docsearch.types import Document, RecordFields, Skipped, Source
+from docsearch.types import Document, Excluded, RecordFields, Skipped, Source
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "corpus"
@@ -414,13 +414,23 @@ def make_tree(root: Path) -> None:
         path.write_text("# t\n")
 
 
-def test_walk_sorted_skips_hidden_and_tool_dirs(tmp_path: Path) -> None:
+def test_walk_sorted_and_accounts_for_every_path(tmp_path: Path) -> None:
     make_tree(tmp_path)
     items = walked(tmp_path)
-    assert all(isinstance(i, Source) for i in items)  # unsupported files are silently ignored
-    assert rel_paths(items) == ["A.HTML", "a.txt", "b.md", "sub/deeper/c.rst", "sub/z.py"]
+    assert rel_paths(items) == ["A.HTML", "Makefile", "a.txt", "b.md", "sub/deeper/c.rst", "sub/z.py"]
+    passed_over = [(i.path, i.rule, i.suffix) for i in items if isinstance(i, Excluded)]
+    assert passed_over == [
+        (".git/", "hidden", ""),
+        (".hidden.md", "hidden", ""),
+        (".venv/", "hidden", ""),
+        ("__pycache__/", "environment", ""),
+        ("image.png", "unsupported", ".png"),
+        ("node_modules/", "environment", ""),
+        ("venv/", "environment", ""),
+    ]
+    assert len(items) == 13 and not [i for i in items if isinstance(i, Skipped)]
     assert items == walked(tmp_path)  # deterministic
-    first = items[0]
+    first = items[3]
     assert isinstance(first, Source)
     st = (tmp_path / "A.HTML").stat()
     assert first == Source(str(tmp_path / "A.HTML"), "A.HTML", st.st_size, st.st_mtime_ns)
@@ -429,15 +439,16 @@ def test_walk_sorted_skips_hidden_and_tool_dirs(tmp_path: Path) -> None:
 def test_walk_explicit_files_and_missing_paths(tmp_path: Path) -> None:
     make_tree(tmp_path)
     items = walked(tmp_path / "sub" / "z.py", tmp_path / "nope", str(tmp_path / "image.png"), tmp_path / ".hidden.md")
-    assert [type(i).__name__ for i in items] == ["Source", "Skipped", "Skipped", "Source"]
+    assert [type(i).__name__ for i in items] == ["Source", "Skipped", "Excluded", "Source"]
     assert [i.path for i in items] == ["z.py", str(tmp_path / "nope"), str(tmp_path / "image.png"), ".hidden.md"]
     assert isinstance(items[1], Skipped) and "no such file" in items[1].reason
-    assert isinstance(items[2], Skipped) and "unsupported" in items[2].reason
+    assert items[2] == Excluded(str(tmp_path / "image.png"), "unsupported", ".png")
     # Overlapping roots: each file once, under the first root that reached it.
     assert rel_paths(walked(tmp_path / "sub", tmp_path / "sub" / "z.py", tmp_path)) == [
         "deeper/c.rst",
         "z.py",
         "A.HTML",
+        "Makefile",
         "a.txt",
         "b.md",
     ]
@@ -449,14 +460,17 @@ def test_walk_symlinks(tmp_path: Path) -> None:
     (tmp_path / "real" / "loop").symlink_to(tmp_path / "real")  # directory loop
     (tmp_path / "link.md").symlink_to(tmp_path / "real" / "doc.md")
     (tmp_path / "broken.txt").symlink_to(tmp_path / "missing.txt")
-    (tmp_path / "broken.bin").symlink_to(tmp_path / "missing.bin")  # unsupported: ignored
+    (tmp_path / "broken.bin").symlink_to(tmp_path / "missing.bin")  # unsupported by its name alone
     items = walked(tmp_path)
     assert [(type(i).__name__, i.path) for i in items] == [
+        ("Excluded", "broken.bin"),
         ("Skipped", "broken.txt"),
         ("Source", "link.md"),
         ("Source", "real/doc.md"),
+        ("Excluded", "real/loop/"),  # a directory walked already
     ]
-    assert isinstance(items[0], Skipped) and items[0].reason == "broken symlink"
+    assert items[-1] == Excluded("real/loop/", "duplicate")
+    assert isinstance(items[1], Skipped) and items[1].reason == "broken symlink"
     explicit = walked(tmp_path / "broken.txt")
     assert explicit == [Skipped(str(tmp_path / "broken.txt"), "broken symlink")]
     assert read_documents(next(i for i in items if isinstance(i, Source)))[0].title == "Doc"
