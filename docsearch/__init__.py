@@ -33,16 +33,29 @@ from .indexer import IndexProgress, index_paths, update_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
-from .types import Document, Fusion, Hit, IndexReport, RecordFields, Skipped, SparseVector
+from .types import (
+    BadRecord,
+    Document,
+    Excluded,
+    Fusion,
+    Hit,
+    IndexReport,
+    PartlyRead,
+    RecordFields,
+    Skipped,
+    SparseVector,
+)
 
 __all__ = [
     "MODES",
+    "BadRecord",
     "ConfigError",
     "DataError",
     "DocsearchError",
     "Document",
     "Encoder",
     "EncoderBase",
+    "Excluded",
     "Fusion",
     "Hit",
     "Index",
@@ -55,6 +68,7 @@ __all__ = [
     "ModelDir",
     "ModelError",
     "ModelMismatchError",
+    "PartlyRead",
     "RecordFields",
     "Searcher",
     "Settings",

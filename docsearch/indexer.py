@@ -22,11 +22,11 @@ from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, load_encoder
 from .errors import IngestError, ModelMismatchError
 from .index import Index
-from .ingest import chunker_for, content_hash, read_documents, walk
+from .ingest import chunker_for, content_hash, read_source, walk
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
-from .types import Document, IndexReport, RecordFields, Skipped, Source
+from .types import Document, Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source
 
 SAMPLE = 400  # chunks kept for choosing how auto mode fuses
 RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
@@ -61,6 +61,9 @@ class _Run:
     embed_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: list[Excluded] = field(default_factory=list)
+    partial: list[PartlyRead] = field(default_factory=list)
+    indexed_paths: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     sample: list[tuple[str, str]] = field(default_factory=list)  # (point id, chunk text): a reservoir for auto
     seen: int = 0  # chunks offered to the reservoir
@@ -125,8 +128,15 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     index = run.index
     known = index.manifest.rows()
     sources: list[Source] = []
+    walked = 0
     for item in walk(paths):
-        (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
+        walked += 1
+        if isinstance(item, Source):
+            sources.append(item)
+        elif isinstance(item, Excluded):
+            run.excluded.append(item)
+        else:
+            run.skipped.append(item)
     todo, unchanged = _changed(sources, known, run)
     removed = _removed(paths, sources, known)
     if removed:
@@ -149,7 +159,8 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         indexed=run.indexed,
         unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
-        resparsed=resparsed,
+        resparsed=resparsed, excluded=tuple(run.excluded), partial=tuple(run.partial), walked=walked,
+        indexed_paths=tuple(run.indexed_paths),
     )
 
 
@@ -297,10 +308,13 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
                     pending: dict[str, _Pending]) -> list[_Chunk]:
     try:
         digest = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
-        docs = read_documents(src, fields)
+        reading = read_source(src, fields)
     except (IngestError, OSError) as exc:
         run.skipped.append(Skipped(src.path, _reason(exc)))
         return []
+    docs = reading.documents
+    if reading.partial is not None:
+        run.partial.append(reading.partial)
     chunks = _chunk(run, src, docs)
     ids = tuple(c.id for c in chunks)
     old_ids = set(old.ids) if old else set()
@@ -320,6 +334,7 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
                                               ids, len(docs)), len(work))
     run.documents += len(docs)
     run.indexed += 1
+    run.indexed_paths.append(src.path)
     return work
 
 
