@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import auto
@@ -129,10 +129,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
     todo, unchanged = _changed(sources, known, run)
     removed = _removed(paths, sources, known)
-    if removed:
-        for key in removed:
-            index.store.delete(known[key].ids)
-        index.manifest.remove(removed)
+    _remove(index, removed, known)
     run.files_total = len(todo)
     run.tick()
     resparsed = _refresh_sparse(run) if not index.has_sparse and known else 0
@@ -145,12 +142,27 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         index.update(sparse=index.current_sparse)  # every point now has the current BM25 vectors
     if index.has_sparse and (run.chunks >= RETUNE_SHARE * index.store.count() or not index.meta.auto_reason):
         _choose_auto(run)
+    return _report(run, unchanged, len(removed), resparsed)
+
+
+def _report(run: _Run, unchanged: int, removed: int, resparsed: int = 0) -> IndexReport:
     return IndexReport(
         indexed=run.indexed,
-        unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
+        unchanged=unchanged, removed=removed, chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
         resparsed=resparsed,
     )
+
+
+def _remove(index: Index, keys: Sequence[str], known: dict[str, SourceRow]) -> None:
+    """Forget sources: pending first, so a kill between the store and the manifest leaves rows
+    that own what may still be stored (a rerun removes them), never stored points nobody owns."""
+    if not keys:
+        return
+    index.manifest.put([replace(known[key], state="pending") for key in keys])
+    for key in keys:
+        index.store.delete(known[key].ids)
+    index.manifest.remove(keys)
 
 
 def _choose_auto(run: _Run) -> None:
