@@ -31,6 +31,7 @@ from .errors import (
 )
 from .index import Index, IndexInfo, IndexMeta
 from .indexer import IndexProgress, index_paths, update_index
+from .integrity import CheckReport, check_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
@@ -38,6 +39,7 @@ from .types import Document, Fusion, Hit, IndexReport, RecordFields, Skipped, Sp
 
 __all__ = [
     "MODES",
+    "CheckReport",
     "ConfigError",
     "DataError",
     "DocsearchError",
@@ -65,6 +67,7 @@ __all__ = [
     "SparseVector",
     "StoreError",
     "__version__",
+    "check_index",
     "index_paths",
     "load_encoder",
     "load_query_encoder",

@@ -165,6 +165,43 @@ def _remove(index: Index, keys: Sequence[str], known: dict[str, SourceRow]) -> N
     index.manifest.remove(keys)
 
 
+def reembed(
+    index: Index,
+    keys: Sequence[str],
+    fields: RecordFields = RecordFields(),
+    progress: Callable[[IndexProgress], None] | None = None,
+    encoder: Encoder | None = None,
+) -> IndexReport:
+    """Store again what the store lacks of these manifest sources (absolute paths), through the
+    same path as a resumed run: each is marked pending, then its chunks already stored are kept and
+    the others embedded from the file as it is now; a source whose file is gone is removed."""
+    if encoder is not None:
+        index.check_model(encoder.model_id, encoder.fingerprint)
+    run = _Run(index, progress, _encoder=encoder)
+    try:
+        wanted = set(keys)
+        rows = [row for key, row in index.manifest.rows().items() if key in wanted]
+        index.manifest.put([replace(row, state="pending") for row in rows])
+        known = {row.key: replace(row, state="pending") for row in rows}
+        sources, gone = [], []
+        for row in rows:
+            try:
+                st = os.stat(row.key)
+            except OSError:
+                gone.append(row.key)
+                continue
+            sources.append(Source(row.key, row.path, st.st_size, st.st_mtime_ns))  # its path as first indexed
+        _remove(index, gone, known)
+        run.files_total = len(sources)
+        if sources:
+            _admit_backend(run)
+            _embed_sources(run, sources, known, fields)
+            index.store.finish()
+        return _report(run, 0, len(gone))
+    finally:
+        run.close()
+
+
 def _choose_auto(run: _Run) -> None:
     """Let the index pick how auto mode fuses, from the chunks this run embedded (docsearch.auto)."""
     index = run.index
