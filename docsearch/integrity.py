@@ -131,11 +131,14 @@ def _restore_meta(settings: Settings) -> list[str]:
 
 def _check(index: Index) -> CheckReport:
     name = index.name
-    verdict = index.manifest.integrity()
-    if verdict != "ok":
-        return CheckReport(name, manifest=f"the manifest is damaged ({verdict}); rebuild the index with: "
-                                          f"docsearch index PATH --index {name} --rebuild")
-    rows = index.manifest.rows()
+    try:
+        verdict = index.manifest.integrity()
+        if verdict != "ok":
+            raise IndexDamagedError(f"the manifest is damaged ({verdict}); rebuild the index with: "
+                                    f"docsearch index PATH --index {name} --rebuild")
+        rows = index.manifest.rows()
+    except IndexDamagedError as exc:
+        return CheckReport(name, manifest=str(exc))
     done = [r for r in rows.values() if r.state == "done"]
     base = CheckReport(name, sources=len(done), chunks=sum(len(r.ids) for r in done),
                        pending=tuple(sorted(r.key for r in rows.values() if r.state == "pending")))

@@ -79,6 +79,8 @@ def test_a_damaged_manifest_is_one_clear_error(built: tuple[Settings, Path], dam
     (settings.index_dir / "manifest.sqlite").write_bytes(damage)
     with pytest.raises(IndexDamagedError, match=r"manifest .* is damaged .*--index t --rebuild"):
         Index.open(settings)
+    report = check_index(settings, repair=True)
+    assert not report.ok and "--rebuild" in report.manifest and not report.repaired
 
 
 def test_a_manifest_from_before_the_chunk_column_is_migrated(built: tuple[Settings, Path]) -> None:
