@@ -22,6 +22,7 @@ from .errors import (
     ConfigError,
     DataError,
     DocsearchError,
+    IndexDamagedError,
     IndexNotFoundError,
     IngestError,
     ModelError,
@@ -30,6 +31,7 @@ from .errors import (
 )
 from .index import Index, IndexInfo, IndexMeta
 from .indexer import IndexProgress, index_paths, update_index
+from .integrity import CheckReport, check_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
@@ -49,6 +51,7 @@ from .types import (
 __all__ = [
     "MODES",
     "BadRecord",
+    "CheckReport",
     "ConfigError",
     "DataError",
     "DocsearchError",
@@ -59,6 +62,7 @@ __all__ = [
     "Fusion",
     "Hit",
     "Index",
+    "IndexDamagedError",
     "IndexInfo",
     "IndexMeta",
     "IndexNotFoundError",
@@ -77,6 +81,7 @@ __all__ = [
     "SparseVector",
     "StoreError",
     "__version__",
+    "check_index",
     "index_paths",
     "load_encoder",
     "load_query_encoder",

@@ -27,6 +27,10 @@ class IndexNotFoundError(DocsearchError):
     """No index of that name exists."""
 
 
+class IndexDamagedError(DocsearchError):
+    """A part of an index (index.json, the manifest, the store) is unreadable, or the parts disagree."""
+
+
 class StoreError(DocsearchError):
     """The vector store refused or failed an operation."""
 

@@ -147,3 +147,23 @@ def _bytes(n: float) -> str:
             return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def print_check(console: Console, report: Any) -> None:
+    """A full check (docsearch.integrity.CheckReport): what was repaired, then one mark per finding."""
+    from rich.markup import escape
+
+    unreadable = report.meta or report.manifest or report.store
+    counts = "" if unreadable else f": {report.points} points; {report.sources} indexed sources, {report.chunks} chunks"
+    console.print(f"index [bold]{report.index}[/]{counts}", highlight=False)
+    for line in report.repaired:
+        console.print(f"  [cyan]repaired[/] {escape(line)}", highlight=False)
+    for line in report.problems:
+        console.print(f"  [bold red]✗[/] {escape(line)}", highlight=False)
+    for line in report.notes:
+        console.print(f"  [yellow]![/] {escape(line)}", highlight=False)
+    if report.ok:
+        console.print("  [green]✓[/] every indexed chunk is stored, every point is owned and well-formed, "
+                      "the vectors read, the model agrees with the store's record", highlight=False)
+    elif not report.repaired:
+        console.print(f"  fix what can be fixed with: docsearch check --index {report.index} --repair", highlight=False)
