@@ -23,6 +23,7 @@ from .errors import (
     DataError,
     DocsearchError,
     IndexBusyError,
+    IndexDamagedError,
     IndexNotFoundError,
     IngestError,
     ModelError,
@@ -31,23 +32,39 @@ from .errors import (
 )
 from .index import Index, IndexInfo, IndexMeta, Lineage
 from .indexer import IndexProgress, index_paths, update_index
+from .integrity import CheckReport, check_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
-from .types import Document, Fusion, Hit, IndexReport, RecordFields, Skipped, SparseVector
+from .types import (
+    BadRecord,
+    Document,
+    Excluded,
+    Fusion,
+    Hit,
+    IndexReport,
+    PartlyRead,
+    RecordFields,
+    Skipped,
+    SparseVector,
+)
 
 __all__ = [
     "MODES",
+    "BadRecord",
+    "CheckReport",
     "ConfigError",
     "DataError",
     "DocsearchError",
     "Document",
     "Encoder",
     "EncoderBase",
+    "Excluded",
     "Fusion",
     "Hit",
     "Index",
     "IndexBusyError",
+    "IndexDamagedError",
     "IndexInfo",
     "IndexMeta",
     "IndexNotFoundError",
@@ -58,6 +75,7 @@ __all__ = [
     "ModelDir",
     "ModelError",
     "ModelMismatchError",
+    "PartlyRead",
     "RecordFields",
     "Searcher",
     "Settings",
@@ -66,6 +84,7 @@ __all__ = [
     "SparseVector",
     "StoreError",
     "__version__",
+    "check_index",
     "index_paths",
     "load_encoder",
     "load_query_encoder",

@@ -29,6 +29,8 @@ class IndexNotFoundError(DocsearchError):
 
 class IndexBusyError(DocsearchError):
     """Another process is changing the index (an index run, a re-embedding, a rollback)."""
+class IndexDamagedError(DocsearchError):
+    """A part of an index (index.json, the manifest, the store) is unreadable, or the parts disagree."""
 
 
 class StoreError(DocsearchError):

@@ -13,6 +13,12 @@ half of each; ``index.prev.json`` keeps what the switch replaced, for one rollba
 
 Every part of docsearch that touches an index (indexer, searcher, eval, the interactive session,
 training from feedback) goes through :class:`Index`, so the on-disk format lives here alone.
+
+Integrity: the store keeps a record of what made its vectors (``index.json`` as it was when the
+store was created), so a lost or foreign ``index.json`` can never relabel them; and every
+:meth:`Index.open` checks, in about a millisecond (200k chunks), that ``index.json`` agrees with that record
+and that the store holds as many points as the manifest lists chunks (``docsearch.integrity``
+has the full check and the repairs).
 """
 
 from __future__ import annotations
@@ -23,21 +29,22 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .auto import DEFAULT as AUTO_DEFAULT
 from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder
-from .errors import IndexBusyError, IndexNotFoundError, ModelMismatchError, StoreError
-from .manifest import Manifest
+from .errors import IndexBusyError, IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
+from .manifest import MANIFEST_FILE, Manifest
 from .model import ModelDir
 from .settings import Settings
-from .store import Store, open_store
+from .store import Store, open_store, store_exists
 from .types import Fusion
 
 META_FILE = "index.json"
+RECORD_FORMAT = 1
 PREVIOUS_FILE = "index.prev.json"  # the index a re-embedding replaced: what a rollback restores
 LOCK_FILE = ".lock"
 _DATA_FILES = ("shard", "manifest.sqlite", "manifest.sqlite-wal", "manifest.sqlite-shm")  # data="" layout
@@ -109,6 +116,55 @@ class IndexMeta:
         known = {f for f in cls.__dataclass_fields__}
         return cls(fusion=fusion, **{k: v for k, v in data.items() if k in known})
 
+    def record(self) -> dict[str, Any]:
+        """What the store keeps with its vectors: this metadata, as it is when the store is made."""
+        return {"format": RECORD_FORMAT, "meta": self.to_json()}
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "int": (int,), "float": (int, float),
+                                       "tuple[str, ...]": (list,), "Fusion": (dict,)}
+
+
+def meta_problem(data: Any) -> str:
+    """What makes ``data`` unusable as index metadata ("" if nothing): bad shape, missing fields,
+    wrong types. Checked before :meth:`IndexMeta.from_json`, which trusts what it is given."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    required = [f.name for f in fields(IndexMeta) if f.default is MISSING and f.default_factory is MISSING]
+    missing = [name for name in required if name not in data]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    for f in fields(IndexMeta):
+        value = data.get(f.name)
+        if f.name not in data or (value is None and f.type == "Fusion"):
+            continue
+        kinds = _TYPES.get(str(f.type), (object,))
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"{f.name} is {value!r}, not {' or '.join(k.__name__ for k in kinds)}"
+        if f.type == "tuple[str, ...]" and not all(isinstance(v, str) for v in value):
+            return f"{f.name} is {value!r}, not a list of names"
+        if f.type == "Fusion" and not _fusion_ok(value):
+            return f"{f.name} is {value!r}, not a fusion (method, k, weights)"
+    if data["dim"] <= 0 or data["chunk_tokens"] <= 0 or data["overlap"] < 0:
+        return "dim and chunk_tokens must be positive, overlap not negative"
+    return ""
+
+
+def _fusion_ok(data: dict[str, Any]) -> bool:
+    weights = data.get("weights", [1.0, 1.0])
+    return (isinstance(data.get("method", "dbsf"), str) and isinstance(data.get("k", 0), int)
+            and isinstance(weights, list) and len(weights) == 2
+            and all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights))
+
+
+def meta_from_record(record: dict[str, Any], where: str) -> IndexMeta:
+    """The metadata a store's record holds; damaged records raise, naming ``where`` they are."""
+    meta = record.get("meta")
+    problem = meta_problem(meta) if record.get("format") == RECORD_FORMAT else f"unknown format {record.get('format')!r}"
+    if problem:
+        raise IndexDamagedError(f"the model record of {where} is damaged ({problem})")
+    return IndexMeta.from_json(meta)  # type: ignore[arg-type]
+
 
 def _fusion(data: dict[str, Any]) -> Fusion:
     data = dict(data)
@@ -130,12 +186,24 @@ class IndexInfo:
 
 
 def read_meta(index_dir: Path) -> IndexMeta:
-    path = index_dir / META_FILE
+    path, name = index_dir / META_FILE, index_dir.name
     if not path.is_file():
-        raise IndexNotFoundError(
-            f"no index {index_dir.name!r} in {index_dir.parent} (create it with: docsearch index PATH --index {index_dir.name})"
-        )
-    return IndexMeta.from_json(json.loads(path.read_text()))
+        if store_exists(index_dir):
+            raise IndexNotFoundError(
+                f"index {name!r} has lost its {META_FILE} but its vectors are there: recover it with the model "
+                f"they were made with: docsearch index PATH --index {name} (or: docsearch check --index {name} --repair)")
+        raise IndexNotFoundError(f"no index {name!r} in {index_dir.parent} (create it with: docsearch index PATH --index {name})")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON
+        problem = str(exc)
+    else:
+        problem = meta_problem(data)
+    if problem:
+        raise IndexDamagedError(
+            f"the {META_FILE} of index {name!r} is damaged ({problem}); restore it from the store's record with: "
+            f"docsearch check --index {name} --repair (or rebuild: docsearch index PATH --index {name} --rebuild)")
+    return IndexMeta.from_json(data)
 
 
 def write_meta(index_dir: Path, meta: IndexMeta, name: str = META_FILE) -> None:
@@ -215,13 +283,21 @@ class Index:
         return (settings.index_dir / META_FILE).is_file()
 
     @classmethod
-    def open(cls, settings: Settings, model: ModelDir | None = None) -> Index:
-        """An existing index; a model given (or named in ``settings.model``) must be the index's own."""
-        index = cls(settings, read_meta(settings.index_dir))
+    def open(cls, settings: Settings, model: ModelDir | None = None, writable: bool = False,
+             verify: bool = True) -> Index:
+        """An existing index; a model given (or named in ``settings.model``) must be the index's own.
+        ``verify``: check its parts agree (:meth:`verify`) before anything reads or writes it."""
+        index = cls(settings, read_meta(settings.index_dir), writable)
         if model is None and settings.model is not None:
             model = ModelDir.resolve(settings.model)
         if model is not None:
             index.check_model(model.id, model.fingerprint, model.name)
+        if verify:
+            try:
+                index.verify()
+            except BaseException:
+                index.close()
+                raise
         return index
 
     @classmethod
@@ -231,22 +307,26 @@ class Index:
         meta = IndexMeta(
             name=settings.index, model=model.name, model_id=model.id, fingerprint=model.fingerprint, dim=model.dim,
             variant=model.variant, chunk_tokens=min(settings.chunk_tokens or limit, limit), overlap=settings.overlap,
-            backend="server" if settings.qdrant_url else "edge", collection=f"docsearch-{settings.index}",
+            backend="server" if settings.qdrant_url else "edge", collection=_collection(settings),
             embedder=settings.backend, embedders=(settings.backend,), version=__version__, created=time.time(),
         )
+        for stale in (MANIFEST_FILE, MANIFEST_FILE + "-wal", MANIFEST_FILE + "-shm"):
+            # Rows left from vectors that are gone would make a rerun call their sources unchanged.
+            (settings.index_dir / stale).unlink(missing_ok=True)
         write_meta(settings.index_dir, meta)
         return cls(settings, meta, writable=True)
 
     @classmethod
     def open_or_create(cls, settings: Settings, rebuild: bool = False) -> Index:
         """What ``docsearch index`` works on: the existing index (its model checked against a named
-        one), or a new one for the named model or the default."""
+        one); one whose index.json is lost but whose store is there, recovered from the store's
+        record (the same model only); or a new one for the named model or the default."""
         if rebuild:
             drop(settings)
+        if not cls.exists(settings) and has_store(settings):
+            write_meta(settings.index_dir, recover_meta(settings))
         if cls.exists(settings):
-            index = cls.open(settings)
-            index.writable = True
-            return index
+            return cls.open(settings, writable=True)
         return cls.create(settings, ModelDir.resolve(settings.model_or_default))
 
     # --- parts -----------------------------------------------------------------------------
@@ -274,16 +354,32 @@ class Index:
 
     @property
     def store(self) -> Store:
+        """The vectors. A writer creates them on first use, and records in them what made them
+        (an index from before records gets one on its first write)."""
         if self._store is None:
             s = self.settings
-            self._store = open_store(self.data_dir, self.meta.dim, s.qdrant_url, s.qdrant_api_key, self.meta.collection,
-                                     create=self.writable)
+            try:
+                store = open_store(self.data_dir, self.meta.dim, s.qdrant_url, s.qdrant_api_key, self.meta.collection,
+                                   create=self.writable)
+            except IndexDamagedError as exc:
+                raise IndexDamagedError(f"{exc}; rebuild it with: {self._rebuild}") from exc
+            try:
+                if self.writable and store.record() is None:
+                    store.write_record(self.meta.record())
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
         return self._store
+
+    @property
+    def _rebuild(self) -> str:
+        return f"docsearch index PATH --index {self.name} --rebuild"
 
     @property
     def manifest(self) -> Manifest:
         if self._manifest is None:
-            self._manifest = Manifest(self.data_dir)
+            self._manifest = Manifest(self.data_dir, fix=f"; rebuild the index with: {self._rebuild}")
         return self._manifest
 
     def sparse_encoder(self, encoder_id: str | None = None) -> SparseEncoder:
@@ -305,6 +401,39 @@ class Index:
         return self.meta.sparse == self.current_sparse
 
     # --- checks and changes ------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """The check every open makes, cheap enough for each search process: the store's record
+        names the model index.json names, and the store holds exactly the chunks the manifest lists
+        as indexed, plus at most those of sources an interrupted run left pending (a rerun finishes
+        them). Anything else raises :class:`IndexDamagedError`, naming the fix."""
+        record = self.store.record()
+        if record is not None:
+            self.check_record(meta_from_record(record, f"index {self.name!r}"))
+        tally = self.manifest.tally()
+        low, high = tally.chunks, tally.chunks + tally.pending_chunks
+        points = self.store.count(exact=False)
+        if low <= points <= high:
+            return
+        points = self.store.count()  # the segments' tallies disagree: the exact count decides
+        fix = f"docsearch check --index {self.name} --repair"
+        if points < low:
+            raise IndexDamagedError(
+                f"index {self.name!r} is damaged: the manifest lists {low} indexed chunks but the store holds "
+                f"{points} points ({low - points} missing); find and re-embed them with: {fix}")
+        if points > high:
+            raise IndexDamagedError(
+                f"index {self.name!r} is damaged: the store holds {points - high} points that no source in the "
+                f"manifest owns ({points} points, {low} indexed chunks); find and remove them with: {fix}")
+
+    def check_record(self, recorded: IndexMeta) -> None:
+        """index.json must name the model the store's record says made the vectors."""
+        meta = self.meta
+        if (recorded.fingerprint, recorded.dim) != (meta.fingerprint, meta.dim):
+            raise IndexDamagedError(
+                f"the {META_FILE} of index {self.name!r} names {meta.model_id} (weights {meta.fingerprint}) but its "
+                f"store records vectors of {recorded.model_id} (weights {recorded.fingerprint}); restore {META_FILE} "
+                f"from the store with: docsearch check --index {self.name} --repair (or rebuild: {self._rebuild})")
 
     def check_model(self, model_id: str, fingerprint: str, name: str | None = None) -> None:
         """Refuse to mix vectors of two models in one index."""
@@ -351,13 +480,65 @@ class Index:
 
 
 def drop(settings: Settings) -> None:
-    """Remove an index: its folder, and its collection when it lives on a server."""
+    """Remove an index: its folder, and its collection when it lives on a server (found by the
+    default name when index.json is lost or damaged)."""
     index_dir = settings.index_dir
-    if settings.qdrant_url and (index_dir / META_FILE).is_file():
-        metas = [read_meta(index_dir), read_previous(index_dir)]
-        for meta in {m.collection: m for m in metas if m is not None}.values():
-            with contextlib.suppress(StoreError):  # a collection already gone
-                open_store(index_dir, meta.dim, settings.qdrant_url, settings.qdrant_api_key, meta.collection,
-                           create=False).drop()
+    if settings.qdrant_url:
+        collections = [_collection(settings)]
+        with contextlib.suppress(IndexNotFoundError, IndexDamagedError, ValueError):
+            metas = [read_meta(index_dir), read_previous(index_dir)]  # the live and the previous collection
+            collections = [m.collection for m in metas if m is not None]
+        for collection in dict.fromkeys(collections):
+            if has_store(settings, collection):
+                open_store(index_dir, 0, settings.qdrant_url, settings.qdrant_api_key, collection, create=False).drop()
     if index_dir.exists():
         shutil.rmtree(index_dir)
+
+
+def _collection(settings: Settings) -> str:
+    return f"docsearch-{settings.index}"
+
+
+def has_store(settings: Settings, collection: str | None = None, data: str = "") -> bool:
+    """Whether the index ``settings`` name has vectors stored (its own collection, or the default;
+    on disk, in its ``data`` folder)."""
+    return store_exists(_data_path(settings, data), settings.qdrant_url, settings.qdrant_api_key,
+                        collection or _collection(settings))
+
+
+def _data_path(settings: Settings, data: str) -> Path:
+    return settings.index_dir / data if data else settings.index_dir
+
+
+def stored_meta(settings: Settings, collection: str | None = None, data: str = "") -> tuple[IndexMeta | None, int]:
+    """The metadata an existing store records (None: made before records) and its point count."""
+    store = open_store(_data_path(settings, data), 0, settings.qdrant_url, settings.qdrant_api_key,
+                       collection or _collection(settings), create=False)
+    try:
+        record = store.record()
+        where = f"index {settings.index!r}"
+        return (meta_from_record(record, where) if record is not None else None), store.count()
+    finally:
+        store.close()
+
+
+def recover_meta(settings: Settings, collection: str | None = None, data: str = "") -> IndexMeta:
+    """index.json for a store whose own is lost (or unusable), from the store's record. A model
+    named in ``settings`` must be the one that made the vectors: another would be mislabelled."""
+    name, rebuild = settings.index, f"docsearch index PATH --index {settings.index} --rebuild"
+    recorded, points = stored_meta(settings, collection, data)
+    if recorded is None:
+        raise IndexDamagedError(
+            f"index {name!r} has lost its {META_FILE}, and its store ({points} points) predates the record of the "
+            f"model that made them, so nothing can say which model that was; rebuild it with: {rebuild}")
+    try:
+        model = ModelDir.resolve(settings.model or recorded.model)
+    except ModelError as exc:
+        raise ModelError(f"index {name!r} has lost its {META_FILE}; its store records model {recorded.model}, which "
+                         f"cannot be loaded ({exc}); name it with --model, or rebuild with: {rebuild}") from exc
+    if model.fingerprint != recorded.fingerprint:
+        raise ModelMismatchError(
+            f"index {name!r} has lost its {META_FILE}; its store holds vectors of {recorded.model_id} "
+            f"(weights {recorded.fingerprint}), not {model.id} (weights {model.fingerprint}): recover it with "
+            f"--model {recorded.model}, or rebuild it with: {rebuild}")
+    return replace(recorded, name=name)

@@ -15,18 +15,18 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, load_encoder
 from .errors import IngestError, ModelMismatchError
 from .index import Index
-from .ingest import chunker_for, content_hash, read_documents, walk
+from .ingest import chunker_for, content_hash, read_source, walk
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
-from .types import Document, IndexReport, RecordFields, Skipped, Source
+from .types import Document, Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source
 
 SAMPLE = 400  # chunks kept for choosing how auto mode fuses
 RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
@@ -61,9 +61,13 @@ class _Run:
     embed_seconds: float = 0.0
     started: float = field(default_factory=time.perf_counter)
     skipped: list[Skipped] = field(default_factory=list)
+    excluded: list[Excluded] = field(default_factory=list)
+    partial: list[PartlyRead] = field(default_factory=list)
+    indexed_paths: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     sample: list[tuple[str, str]] = field(default_factory=list)  # (point id, chunk text): a reservoir for auto
     seen: int = 0  # chunks offered to the reservoir
+    walked: int = 0  # paths the walk saw, whatever became of them
     rng: random.Random = field(default_factory=lambda: random.Random(0))  # the same sample for the same run
     _encoder: Encoder | None = None
     _owns_encoder: bool = False  # an encoder (or pool) this run loaded is this run's to close
@@ -127,13 +131,16 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     known = index.manifest.rows()
     sources: list[Source] = []
     for item in walk(paths):
-        (run.skipped if isinstance(item, Skipped) else sources).append(item)  # type: ignore[arg-type]
+        run.walked += 1
+        if isinstance(item, Source):
+            sources.append(item)
+        elif isinstance(item, Excluded):
+            run.excluded.append(item)
+        else:
+            run.skipped.append(item)
     todo, unchanged = _changed(sources, known, run)
     removed = _removed(paths, sources, known)
-    if removed:
-        for key in removed:
-            index.store.delete(known[key].ids)
-        index.manifest.remove(removed)
+    _remove(index, removed, known)
     run.files_total = len(todo)
     run.tick()
     resparsed = _refresh_sparse(run) if not index.has_sparse and known else 0
@@ -146,12 +153,65 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         index.update(sparse=index.current_sparse)  # every point now has the current BM25 vectors
     if index.has_sparse and (run.chunks >= RETUNE_SHARE * index.store.count() or not index.meta.auto_reason):
         _choose_auto(run)
+    return _report(run, unchanged, len(removed), resparsed)
+
+
+def _report(run: _Run, unchanged: int, removed: int, resparsed: int = 0) -> IndexReport:
     return IndexReport(
         indexed=run.indexed,
-        unchanged=unchanged, removed=len(removed), chunks=run.chunks, documents=run.documents,
+        unchanged=unchanged, removed=removed, chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
-        resparsed=resparsed,
+        resparsed=resparsed, excluded=tuple(run.excluded), partial=tuple(run.partial), walked=run.walked,
+        indexed_paths=tuple(run.indexed_paths),
     )
+
+
+def _remove(index: Index, keys: Sequence[str], known: dict[str, SourceRow]) -> None:
+    """Forget sources: pending first, so a kill between the store and the manifest leaves rows
+    that own what may still be stored (a rerun removes them), never stored points nobody owns."""
+    if not keys:
+        return
+    index.manifest.put([replace(known[key], state="pending") for key in keys])
+    for key in keys:
+        index.store.delete(known[key].ids)
+    index.manifest.remove(keys)
+
+
+def reembed(
+    index: Index,
+    keys: Sequence[str],
+    fields: RecordFields = RecordFields(),
+    progress: Callable[[IndexProgress], None] | None = None,
+    encoder: Encoder | None = None,
+) -> IndexReport:
+    """Store again what the store lacks of these manifest sources (absolute paths), through the
+    same path as a resumed run: each is marked pending, then its chunks already stored are kept and
+    the others embedded from the file as it is now; a source whose file is gone is removed."""
+    if encoder is not None:
+        index.check_model(encoder.model_id, encoder.fingerprint)
+    run = _Run(index, progress, _encoder=encoder)
+    try:
+        wanted = set(keys)
+        rows = [row for key, row in index.manifest.rows().items() if key in wanted]
+        index.manifest.put([replace(row, state="pending") for row in rows])
+        known = {row.key: replace(row, state="pending") for row in rows}
+        sources, gone = [], []
+        for row in rows:
+            try:
+                st = os.stat(row.key)
+            except OSError:
+                gone.append(row.key)
+                continue
+            sources.append(Source(row.key, row.path, st.st_size, st.st_mtime_ns))  # its path as first indexed
+        _remove(index, gone, known)
+        run.files_total = len(sources)
+        if sources:
+            _admit_backend(run)
+            _embed_sources(run, sources, known, fields)
+            index.store.finish()
+        return _report(run, 0, len(gone))
+    finally:
+        run.close()
 
 
 def _choose_auto(run: _Run) -> None:
@@ -298,10 +358,13 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
                     pending: dict[str, _Pending]) -> list[_Chunk]:
     try:
         digest = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
-        docs = read_documents(src, fields)
+        reading = read_source(src, fields)
     except (IngestError, OSError) as exc:
         run.skipped.append(Skipped(src.path, _reason(exc)))
         return []
+    docs = reading.documents
+    if reading.partial is not None:
+        run.partial.append(reading.partial)
     chunks = _chunk(run, src, docs)
     ids = tuple(c.id for c in chunks)
     old_ids = set(old.ids) if old else set()
@@ -321,6 +384,7 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
                                               ids, len(docs)), len(work))
     run.documents += len(docs)
     run.indexed += 1
+    run.indexed_paths.append(src.path)
     return work
 
 

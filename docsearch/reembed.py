@@ -247,12 +247,14 @@ class _Run:
         choice = self._choose_auto()
         _copy_manifest(data_dir(self.index_dir, self.live), self.target)
         model, backend = self.model, self.backend
-        return replace(
+        new = replace(
             self.live, model=model.name, model_id=model.id, fingerprint=model.fingerprint, dim=model.dim,
             variant=model.variant, embedder=backend, embedders=(backend,), auto=choice.fusion,
             auto_reason=choice.reason, data=self.state["data"], collection=self.state["collection"],
             lineage=lineage, version=__version__,
         )
+        self._store.write_record(new.record())  # what made these vectors, as every store records it
+        return new
 
     def _open_source(self) -> Store:
         """The live points: a copy of the live Edge shard (made once; a resumed run reuses it), or the

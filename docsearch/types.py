@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 
@@ -65,6 +66,62 @@ class Skipped:
     reason: str
 
 
+# Why the walk passes a path over without trying it, in the order summaries list them.
+RULES = ("hidden", "ignored", "environment", "duplicate", "unsupported", "binary")
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A path the walk passed over by rule (one of ``RULES``): hidden, matched by .docsearchignore,
+    an environment (virtualenv, node_modules, __pycache__), a link to a directory walked already, a
+    file type no reader takes (``suffix`` says which), or a file without a suffix whose content is
+    binary. A directory ends with '/'."""
+
+    path: str
+    rule: str
+    suffix: str = ""
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """One record of a JSONL/JSON/CSV/TSV file that was not indexed, and why. ``line`` is where it
+    starts in the file (None in a .json file, where ``record`` is its 1-based position)."""
+
+    line: int | None
+    record: int
+    reason: str
+
+    def label(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"record {self.record}"
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class PartlyRead:
+    """A record file indexed without some of its records."""
+
+    path: str
+    records: int  # records the file holds, good and bad
+    read: int  # records indexed
+    bad: tuple[BadRecord, ...]
+
+    def summary(self, limit: int | None = 3) -> str:
+        """'partly read: 5 of 8 records; line 7: broken JSON, …', listing at most ``limit`` bad ones."""
+        shown = self.bad if limit is None else self.bad[:limit]
+        listed = ", ".join(b.label() for b in shown)
+        more = len(self.bad) - len(shown)
+        return f"partly read: {self.read} of {self.records} records; {listed}" + (f", +{more} more" if more else "")
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    """How many paths one rule passed over; for 'unsupported', the commonest suffixes first."""
+
+    rule: str
+    count: int
+    suffixes: tuple[tuple[str, int], ...] = ()
+
+
 @dataclass(frozen=True)
 class ChunkSpan:
     """A window of a document's text, as character offsets, with its tokens when known."""
@@ -109,8 +166,43 @@ class IndexReport:
     documents: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
-    skipped: tuple[Skipped, ...] = field(default_factory=tuple)
+    skipped: tuple[Skipped, ...] = field(default_factory=tuple)  # for a reason: each says why
     resparsed: int = 0  # stored chunks given BM25 vectors they lacked, without re-embedding
+    excluded: tuple[Excluded, ...] = field(default_factory=tuple)  # passed over by rule
+    partial: tuple[PartlyRead, ...] = field(default_factory=tuple)  # indexed without some records
+    walked: int = 0  # paths the walk saw: indexed + unchanged + skipped + excluded
+    indexed_paths: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def accounted(self) -> int:
+        """Paths the report puts in a category; equals ``walked``."""
+        return self.indexed + self.unchanged + len(self.skipped) + len(self.excluded)
+
+    def rule_counts(self) -> tuple[RuleCount, ...]:
+        counts = Counter(e.rule for e in self.excluded)
+        suffixes = tuple(Counter(e.suffix for e in self.excluded if e.rule == "unsupported").most_common())
+        order = [r for r in RULES if r in counts] + sorted(set(counts) - set(RULES))
+        return tuple(RuleCount(r, counts[r], suffixes if r == "unsupported" else ()) for r in order)
+
+    def to_json(self) -> dict[str, object]:
+        """The whole report as plain JSON values."""
+        return {
+            "walked": self.walked, "indexed": self.indexed, "unchanged": self.unchanged, "removed": self.removed,
+            "skipped": len(self.skipped), "excluded": len(self.excluded), "documents": self.documents,
+            "chunks": self.chunks, "seconds": round(self.seconds, 3), "embed_seconds": round(self.embed_seconds, 3),
+            "resparsed": self.resparsed,
+            "by_rule": {c.rule: c.count for c in self.rule_counts()},
+            "unsupported_suffixes": dict(next((c.suffixes for c in self.rule_counts() if c.rule == "unsupported"), ())),
+            "indexed_paths": list(self.indexed_paths),
+            "skipped_paths": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "excluded_paths": [{"path": e.path, "rule": e.rule, **({"suffix": e.suffix} if e.suffix else {})}
+                               for e in self.excluded],
+            "partly_read": [
+                {"path": p.path, "records": p.records, "read": p.read,
+                 "bad": [{"line": b.line, "record": b.record, "reason": b.reason} for b in p.bad]}
+                for p in self.partial
+            ],
+        }
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ def test_help_imports_no_torch_or_qdrant() -> None:
 def test_importing_the_library_leaves_the_environment_alone() -> None:
     code = (
         "import os, pkgutil, importlib\n"
+        "import torch, transformers, sentence_transformers, qdrant_edge  # their own import-time settings\n"
         "before = dict(os.environ)\n"
         "import docsearch\n"
         "for m in pkgutil.walk_packages(docsearch.__path__, 'docsearch.'):\n"

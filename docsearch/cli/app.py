@@ -42,8 +42,11 @@ def settings_from(**flags: object) -> Settings:
 
 
 def report_error(exc: BaseException) -> None:
-    """The one red line every failure becomes."""
-    err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    """The one red line every failure becomes: never wrapped at the terminal's width (a script that
+    reads it gets one line), and never read as markup (an error may quote brackets)."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False, soft_wrap=True)
 
 
 def command(name: str | None = None, interrupted: str | None = None) -> Callable[[F], F]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,7 +16,7 @@ from ..reembed import rollback as roll_back
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
 from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
-from .render import info_table, print_report
+from .render import info_table, print_report, report_json
 
 
 @command(interrupted="the index is consistent; run the same command again to finish")
@@ -35,6 +36,9 @@ def index(
     rollback: Annotated[bool, typer.Option(help=(
         "Go back to the model and index the last --reembed (or train --apply) replaced; again to undo."))] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every path passed over or skipped, "
+                                          "and every bad record.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="The whole report as one JSON object on stdout.")] = False,
     backend: BackendOpt = None, device: DeviceOpt = None,
     workers: Annotated[Optional[int], typer.Option(
         min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
@@ -50,9 +54,13 @@ def index(
     defaults = RecordFields()
     fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
     if quiet:
-        index_paths(s, [str(p) for p in paths], fields, rebuild)
-        return
-    print_report(out, _index_with_progress(s, paths, fields, rebuild))
+        report = index_paths(s, [str(p) for p in paths], fields, rebuild)
+    else:
+        report = _index_with_progress(s, paths, fields, rebuild)  # progress goes to stderr
+    if json_out:
+        sys.stdout.write(report_json(report) + "\n")
+    elif not quiet:
+        print_report(out, report, verbose)
 
 
 def _switch(s: Settings, paths: list[Path] | None, reembed: bool, rollback: bool, rebuild: bool, quiet: bool) -> None:

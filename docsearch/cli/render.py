@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -74,17 +75,52 @@ def print_hits(console: Console, query: str, hits: Sequence[Hit], offset: int = 
     console.print(hits_table(query, hits, offset))
 
 
-def print_report(console: Console, report: IndexReport) -> None:
+SKIPPED_SHOWN = 20  # reason-skipped paths listed without --verbose
+BAD_SHOWN = 3  # bad records listed per partly read file without --verbose
+
+
+def print_report(console: Console, report: IndexReport, verbose: bool = False) -> None:
+    """The summary line, what the rules passed over, files read in part and files skipped; with
+    ``verbose`` every path passed over and every bad record too."""
     rate = report.chunks / report.seconds if report.seconds else 0.0
     console.print(
         f"[green]indexed[/] {report.indexed} file(s), {report.documents} document(s), {report.chunks} chunk(s) "
         f"in {report.seconds:.1f}s ({rate:.0f} chunks/s); [cyan]unchanged[/] {report.unchanged}; "
-        f"[magenta]removed[/] {report.removed}; [yellow]skipped[/] {len(report.skipped)}"
+        f"[magenta]removed[/] {report.removed}; [yellow]skipped[/] {len(report.skipped)}; "
+        f"[dim]passed over[/] {len(report.excluded)} — {report.walked} path(s) seen"
     )
     if report.resparsed:
         console.print(f"[cyan]BM25 vectors[/] added to {report.resparsed} stored chunk(s); dense vectors kept")
-    for s in report.skipped:
-        console.print(f"  [yellow]skipped[/] {s.path}: {s.reason}", highlight=False)
+    if report.excluded:
+        console.print(f"  [dim]passed over by rule:[/] {rule_summary(report)}", highlight=False)
+    for p in report.partial:
+        detail = p.summary(None if verbose else BAD_SHOWN)
+        console.print(f"  [yellow]partly read[/] {escape(p.path)}: {escape(detail.removeprefix('partly read: '))}",
+                      highlight=False)
+    shown = report.skipped if verbose else report.skipped[:SKIPPED_SHOWN]
+    for s in shown:
+        console.print(f"  [yellow]skipped[/] {escape(s.path)}: {escape(s.reason)}", highlight=False)
+    if len(shown) < len(report.skipped):
+        console.print(f"  … and {len(report.skipped) - len(shown)} more skipped (--verbose lists all)", highlight=False)
+    if verbose:
+        for e in report.excluded:
+            console.print(f"  [dim]{e.rule}[/] {escape(e.path)}", highlight=False)
+
+
+def rule_summary(report: IndexReport, suffixes: int = 5) -> str:
+    """'hidden 2, unsupported 120 (.png 80, .so 30, …), binary 1'."""
+    parts = []
+    for c in report.rule_counts():
+        part = f"{c.rule} {c.count}"
+        if c.suffixes:
+            top = ", ".join(f"{suffix} {n}" for suffix, n in c.suffixes[:suffixes])
+            part += f" ({top}{', …' if len(c.suffixes) > suffixes else ''})"
+        parts.append(part)
+    return ", ".join(parts)
+
+
+def report_json(report: IndexReport) -> str:
+    return json.dumps(report.to_json(), ensure_ascii=False)
 
 
 def info_table(info: Any) -> Table:
@@ -130,3 +166,23 @@ def _bytes(n: float) -> str:
             return f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def print_check(console: Console, report: Any) -> None:
+    """A full check (docsearch.integrity.CheckReport): what was repaired, then one mark per finding."""
+    from rich.markup import escape
+
+    unreadable = report.meta or report.manifest or report.store
+    counts = "" if unreadable else f": {report.points} points; {report.sources} indexed sources, {report.chunks} chunks"
+    console.print(f"index [bold]{report.index}[/]{counts}", highlight=False)
+    for line in report.repaired:
+        console.print(f"  [cyan]repaired[/] {escape(line)}", highlight=False)
+    for line in report.problems:
+        console.print(f"  [bold red]✗[/] {escape(line)}", highlight=False)
+    for line in report.notes:
+        console.print(f"  [yellow]![/] {escape(line)}", highlight=False)
+    if report.ok:
+        console.print("  [green]✓[/] every indexed chunk is stored, every point is owned and well-formed, "
+                      "the vectors read, the model agrees with the store's record", highlight=False)
+    elif not report.repaired:
+        console.print(f"  fix what can be fixed with: docsearch check --index {report.index} --repair", highlight=False)

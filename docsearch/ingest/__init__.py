@@ -1,11 +1,22 @@
-"""From files to chunks: ``walk`` finds sources, ``read_documents`` turns one into documents
-(plain text, Markdown, HTML, PDF, code, JSONL/CSV records), ``chunker_for`` cuts documents into
-windows of the model's own tokens."""
+"""From files to chunks: ``walk`` finds sources (and accounts for every path it passes over),
+``read_source`` turns one into documents (plain text, Markdown, HTML, PDF, code, JSONL/CSV
+records, gzip-compressed or not), ``chunker_for`` cuts documents into windows of the model's own
+tokens."""
 
 from __future__ import annotations
 
 from .chunking import TokenChunker, chunker_for
-from .files import content_hash, read_documents, walk
+from .files import Reading, content_hash, read_documents, read_source
 from .formats import SUPPORTED_SUFFIXES
+from .walk import walk
 
-__all__ = ["SUPPORTED_SUFFIXES", "TokenChunker", "chunker_for", "content_hash", "read_documents", "walk"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Reading",
+    "TokenChunker",
+    "chunker_for",
+    "content_hash",
+    "read_documents",
+    "read_source",
+    "walk",
+]

@@ -1,26 +1,24 @@
-"""What a file's text means: titles of plain text and code, and the HTML, PDF and record
-(JSONL/JSON/CSV/TSV) readers, each turning one file's content into ``Document``s.
+"""What a file's text means: titles of plain text and code, and the HTML and PDF readers, each
+turning one file's content into a ``Document`` (records are ``records``' own).
 
-``ingest`` finds, reads and decodes files and picks the reader by suffix; the readers here raise
+``files`` reads and decodes files and picks the reader by suffix; the readers here raise
 ``IngestError`` with a one-line reason for content they cannot use.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import itertools
-import json
 import logging
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import IngestError
-from ..types import Document, RecordFields, Source
+from ..types import Document, Source
 
 PLAIN_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".org", ".adoc", ".tex"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -38,12 +36,6 @@ RECORD_SUFFIXES = frozenset({".jsonl", ".json", ".csv", ".tsv"})
 SUPPORTED_SUFFIXES: frozenset[str] = PLAIN_SUFFIXES | CODE_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | RECORD_SUFFIXES
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
-
-# Fallback keys, tried in order when the configured key is absent from a record.
-_ID_KEYS = ("id", "_id", "doc_id", "docid")
-_TEXT_KEYS = ("text", "body", "content", "contents")
-_TITLE_KEYS = ("title",)
-
 
 def file_name(source: Source) -> str:
     """The title of last resort: the file's own name."""
@@ -229,14 +221,17 @@ def read_pdf(data: bytes, source: Source) -> Document:
 def _open_pdf(data: bytes) -> Any:
     # Imported lazily: pypdf is slow to import and only PDFs need it.
     from pypdf import PdfReader
+    from pypdf.errors import DependencyError
 
     if b"%PDF-" not in data[:1024]:
         raise IngestError("corrupt PDF: no %PDF header")
     # pypdf raises many exception types on malformed input (not only PdfReadError),
-    # so anything it throws means the file is unusable.
+    # so anything it throws means the file is unusable; but a missing package is no corruption.
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
+        reader = PdfReader(io.BytesIO(data), strict=False)  # tries the empty password itself
         encrypted = reader.is_encrypted
+    except DependencyError as exc:
+        raise _needs_package(exc) from exc
     except Exception as exc:
         raise IngestError(f"corrupt PDF: {_one_line(exc)}") from exc
     if encrypted:
@@ -251,13 +246,22 @@ def _open_pdf(data: bytes) -> Any:
 
 
 def _decrypt_pdf(reader: Any) -> None:
-    # Many "encrypted" PDFs only restrict printing and open with an empty password.
+    # Many "encrypted" PDFs only restrict printing or copying and open with an empty password
+    # (AES ones need the cryptography package, a dependency for that reason).
+    from pypdf.errors import DependencyError
+
     try:
         ok = reader.decrypt("")
-    except Exception:  # noqa: BLE001 - unsupported cipher, missing crypto package...
-        ok = False
+    except DependencyError as exc:
+        raise _needs_package(exc) from exc
+    except Exception as exc:  # pypdf fails in many ways on a damaged encryption dictionary
+        raise IngestError(f"corrupt PDF: encryption: {_one_line(exc)}") from exc
     if not ok:
-        raise IngestError("encrypted PDF (password required)")
+        raise IngestError("password-protected PDF (it does not open without a password)")
+
+
+def _needs_package(exc: Exception) -> IngestError:
+    return IngestError(f"encrypted PDF needs a package to open: {_one_line(exc)}")
 
 
 def _pdf_pages(reader: Any) -> list[str]:
@@ -293,170 +297,3 @@ def _pdf_title(reader: Any) -> str:
 def _one_line(exc: BaseException) -> str:
     msg = " ".join(str(exc).split()) or type(exc).__name__
     return msg[:160]
-
-
-# --------------------------------------------------------------------------- records
-
-
-class _Tally:
-    """Counts why records were rejected, so an empty result can say why."""
-
-    def __init__(self) -> None:
-        self.records = 0
-        self.malformed = 0
-        self.not_object = 0
-        self.no_id = 0
-        self.no_text = 0
-        self.empty_text = 0
-        self.duplicate = 0
-
-    def reason(self, fields: RecordFields) -> str:
-        parts = [
-            (self.malformed, "malformed"),
-            (self.not_object, "not an object"),
-            (self.no_id, f"without id (tried {_tried(fields.id, _ID_KEYS)})"),
-            (self.no_text, f"without text (tried {_tried(fields.text, _TEXT_KEYS)})"),
-            (self.empty_text, "with empty text"),
-            (self.duplicate, "with a duplicate id"),
-        ]
-        detail = ", ".join(f"{n} {what}" for n, what in parts if n)
-        return f"no usable records among {self.records}" + (f": {detail}" if detail else "")
-
-
-def _tried(key: str, fallbacks: tuple[str, ...]) -> str:
-    return "/".join(dict.fromkeys((key, *fallbacks)))
-
-
-def read_records(text: str, suffix: str, source: Source, fields: RecordFields) -> list[Document]:
-    tally = _Tally()
-    if suffix == ".jsonl":
-        rows = _jsonl_rows(text, tally)
-    elif suffix == ".json":
-        rows = _json_rows(text)
-    else:
-        rows = _csv_rows(text, suffix)
-    docs: list[Document] = []
-    seen: set[str] = set()
-    for line, record in rows:
-        tally.records += 1
-        doc = _record_document(record, line, source.path, fields, tally)
-        if doc is None:
-            continue
-        if doc.doc_id in seen:
-            tally.duplicate += 1  # the id is the document's key downstream: keep the first
-            continue
-        seen.add(doc.doc_id)
-        docs.append(doc)
-    if not docs:
-        raise IngestError(tally.reason(fields))
-    return docs
-
-
-def _record_document(record: Any, line: int, path: str, fields: RecordFields, tally: _Tally) -> Document | None:
-    if not isinstance(record, dict):
-        tally.not_object += 1
-        return None
-    doc_id = _scalar(_lookup(record, fields.id, _ID_KEYS))
-    if not doc_id:
-        tally.no_id += 1
-        return None
-    body = _scalar(_lookup(record, fields.text, _TEXT_KEYS), strip=False)
-    if body is None:
-        tally.no_text += 1
-        return None
-    if not body.strip():
-        tally.empty_text += 1
-        return None
-    if "\r" in body:
-        body = body.replace("\r\n", "\n").replace("\r", "\n")
-    title = _scalar(_lookup(record, fields.title, _TITLE_KEYS)) or ""
-    return Document(doc_id, title, body, path, line=line, line_mapped=False)
-
-
-def _lookup(record: dict[str, Any], key: str, fallbacks: tuple[str, ...]) -> Any:
-    value = record.get(key)
-    if value is not None:
-        return value
-    for alt in fallbacks:
-        value = record.get(alt)
-        if value is not None:
-            return value
-    return None
-
-
-def _scalar(value: Any, strip: bool = True) -> str | None:
-    """Strings as they are, numbers stringified; lists, dicts and bools are unusable."""
-    if isinstance(value, str):
-        return value.strip() if strip else value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _jsonl_rows(text: str, tally: _Tally) -> Iterator[tuple[int, Any]]:
-    loads = json.loads
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, loads(line)
-        except ValueError:
-            tally.records += 1  # counted here because it never reaches the caller
-            tally.malformed += 1
-
-
-def _json_rows(text: str) -> list[tuple[int, Any]]:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise IngestError(f"invalid JSON: {_one_line(exc)}") from None
-    return [(1, record) for record in _json_records(data)]
-
-
-_LIST_KEYS = (
-    "documents",
-    "docs",
-    "records",
-    "data",
-    "corpus",
-    "items",
-    "rows",
-    "results",
-)
-
-
-def _json_records(data: Any) -> list[Any]:
-    """A list of records, an object holding one, a {id: record} map, or one record."""
-    if isinstance(data, list):
-        return data
-    if not isinstance(data, dict):
-        raise IngestError("JSON holds neither records nor an object")
-    lists = {k: v for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)}
-    for key in (*_LIST_KEYS, *lists):
-        if key in lists:
-            return lists[key]
-    if data and all(isinstance(v, dict) for v in data.values()):
-        # {"doc1": {"title": ..., "text": ...}}: the key is the id unless given.
-        return [{"id": key, **value} for key, value in data.items()]
-    return [data]
-
-
-def _csv_rows(text: str, suffix: str) -> Iterable[tuple[int, Any]]:
-    header = text.split("\n", 1)[0]
-    delimiter = "\t" if suffix == ".tsv" else max(",;\t|", key=header.count)
-    # Long text fields exceed csv's 128 KiB default; the file cap already bounds them.
-    if csv.field_size_limit() < MAX_FILE_BYTES:
-        csv.field_size_limit(MAX_FILE_BYTES)
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
-    try:
-        if reader.fieldnames is None:
-            raise IngestError("CSV has no header row")
-        reader.fieldnames = [name.strip() for name in reader.fieldnames]
-        rows = []
-        start = reader.line_num + 1
-        for row in reader:
-            rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise IngestError(f"malformed CSV at line {reader.line_num}: {exc}") from None
-    return rows

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from .base import DENSE, SPARSE, QuerySpec, Store, StoreHit, StorePoint, point_id
 
-__all__ = ["DENSE", "SPARSE", "QuerySpec", "Store", "StoreHit", "StorePoint", "open_store", "point_id"]
+__all__ = ["DENSE", "SPARSE", "QuerySpec", "Store", "StoreHit", "StorePoint", "open_store", "point_id",
+           "store_exists"]
+
+SHARD_DIR = "shard"
 
 
 def open_store(index_dir: Path, dim: int, url: str | None = None, api_key: str | None = None,
@@ -23,4 +26,16 @@ def open_store(index_dir: Path, dim: int, url: str | None = None, api_key: str |
         return ServerStore(url, api_key, collection, dim, create)
     from .edge import EdgeStore
 
-    return EdgeStore(index_dir / "shard", dim, create)
+    return EdgeStore(index_dir / SHARD_DIR, dim, create)
+
+
+def store_exists(index_dir: Path, url: str | None = None, api_key: str | None = None,
+                 collection: str = "docsearch") -> bool:
+    """Whether ``open_store`` would find vectors there already (without loading them)."""
+    if url:
+        from .server import collection_exists
+
+        return collection_exists(url, api_key, collection)
+    from .edge import shard_exists
+
+    return shard_exists(index_dir / SHARD_DIR)

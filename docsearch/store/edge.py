@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import IndexDamagedError, StoreError
 from ..types import SparseVector
 from .base import DENSE, HNSW_ABOVE, HNSW_EF, KEYWORD_FIELDS, QUANTIZE_ABOVE, SPARSE, QuerySpec, StoreHit, StorePoint, floats
+
+RECORD_FILE = "docsearch.json"  # the index's record, inside the shard folder (Edge leaves it alone)
+
+
+def shard_exists(path: Path) -> bool:
+    return (path / "edge_config.json").is_file()
 
 
 class EdgeStore:
@@ -20,7 +28,7 @@ class EdgeStore:
         self._dim = dim
         self._hnsw_above = hnsw_above
         try:
-            if (path / "edge_config.json").is_file():
+            if shard_exists(path):
                 _read_ahead(path)
                 self._shard = qe.EdgeShard.load(str(path))
             elif create:
@@ -36,7 +44,9 @@ class EdgeStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot open the index shard at {path}: {exc}") from exc
+            if "WouldBlock" in str(exc):  # the write-ahead log is locked
+                raise StoreError(f"the index shard at {path} is in use by another docsearch process") from exc
+            raise IndexDamagedError(f"the index shard at {path} cannot be loaded ({_one_line(exc)})") from exc
 
     def _config(self, dim: int, quantized: bool = False) -> Any:
         qe = self._qe
@@ -57,15 +67,11 @@ class EdgeStore:
 
     @property
     def quantized(self) -> bool:
-        import json
-
         config = json.loads((self._path / "edge_config.json").read_text())
         return bool(config.get("quantization_config"))
 
     def segments(self) -> list[tuple[str, bool]]:
         """(dense index type, int8-quantized) per segment, as stored: what the optimizer really built."""
-        import json
-
         out = []
         for meta in sorted((self._path / "segments").glob("*/segment.json")):
             dense = json.loads(meta.read_text())["config"]["vector_data"][DENSE]
@@ -160,6 +166,40 @@ class EdgeStore:
             if offset is None:
                 return
 
+    def payloads(self, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """(id, payload) of every point, a page at a time."""
+        qe, offset = self._qe, None
+        while True:
+            try:
+                records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=True,
+                                                                      with_vector=False))
+            except Exception as exc:
+                raise IndexDamagedError(f"the index shard at {self._path} cannot be read ({_one_line(exc)})") from exc
+            yield [(str(r.id), dict(r.payload or {})) for r in records]
+            if offset is None:
+                return
+
+    def record(self) -> dict[str, Any] | None:
+        path = self._path / RECORD_FILE
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise IndexDamagedError(f"the record of the index shard, {path}, is damaged ({exc})") from exc
+        if not isinstance(data, dict):
+            raise IndexDamagedError(f"the record of the index shard, {path}, is damaged (not a JSON object)")
+        return data
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        path = self._path / RECORD_FILE
+        tmp = path.with_name(RECORD_FILE + ".tmp")
+        with open(tmp, "w") as fh:
+            fh.write(json.dumps(record, indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # atomic: a crash leaves the old record or the new one
+
     def set_sparse(self, items: Sequence[tuple[str, SparseVector]]) -> None:
         """Replace the sparse vectors of existing points; their dense vectors stay as they are."""
         qe = self._qe
@@ -170,8 +210,10 @@ class EdgeStore:
             except Exception as exc:
                 raise StoreError(f"cannot store BM25 vectors: {exc}") from exc
 
-    def count(self) -> int:
-        return int(self._shard.count(self._qe.CountRequest(exact=True)))
+    def count(self, exact: bool = True) -> int:
+        """Points in the shard. Not exact: the segments' own tallies, in microseconds (exact scans
+        the id trackers: 40 ms at 300k points); the two differ only while points are mid-move."""
+        return int(self._shard.count(self._qe.CountRequest(exact=exact)))
 
     def finish(self, quantize: bool | None = None) -> None:
         """After a bulk load: switch on quantization when the shard is large enough, then let the
@@ -197,6 +239,10 @@ def _sparse(vector: Any) -> SparseVector:
     if vector is None:
         return SparseVector([], [])
     return SparseVector([int(i) for i in vector.indices], [float(v) for v in vector.values])
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 def _read_ahead(path: Path) -> None:

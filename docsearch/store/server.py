@@ -6,27 +6,45 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import IndexDamagedError, StoreError
 from ..types import SparseVector
 from .base import DENSE, HNSW_EF, KEYWORD_FIELDS, SPARSE, QuerySpec, StoreHit, StorePoint, floats
+
+RECORD_KEY = "docsearch"  # the index's record, in the collection's metadata (Qdrant >= 1.16)
+
+
+def connect(url: str, api_key: str | None) -> Any:
+    from qdrant_client import QdrantClient
+
+    if url == ":memory:":
+        return QdrantClient(location=":memory:")
+    if url.startswith("local:"):
+        return QdrantClient(path=url[len("local:"):])
+    return QdrantClient(url=url, api_key=api_key, timeout=60)
+
+
+def collection_exists(url: str, api_key: str | None, collection: str) -> bool:
+    try:
+        client = connect(url, api_key)
+        try:
+            return bool(client.collection_exists(collection))
+        finally:
+            client.close()
+    except Exception as exc:
+        raise StoreError(f"cannot reach Qdrant at {url}: {type(exc).__name__}: {exc}") from exc
 
 
 class ServerStore:
     """``url`` is http(s)://host:port, or ``local:PATH`` / ``:memory:`` for qdrant-client's local mode."""
 
     def __init__(self, url: str, api_key: str | None, collection: str, dim: int, create: bool = True) -> None:
-        from qdrant_client import QdrantClient, models
+        from qdrant_client import models
 
         self._m = models
         self._name = collection
         self._local = url == ":memory:" or url.startswith("local:")
         try:
-            if url == ":memory:":
-                self._client = QdrantClient(location=":memory:")
-            elif url.startswith("local:"):
-                self._client = QdrantClient(path=url[len("local:"):])
-            else:
-                self._client = QdrantClient(url=url, api_key=api_key, timeout=60)
+            self._client = connect(url, api_key)
             if not self._client.collection_exists(collection):
                 if not create:
                     raise StoreError(f"no collection {collection!r} on the Qdrant server")
@@ -140,6 +158,25 @@ class ServerStore:
             if offset is None:
                 return
 
+    def payloads(self, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        offset = None
+        while True:
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=True,
+                                                  with_vectors=False)
+            yield [(str(r.id), dict(r.payload or {})) for r in records]
+            if offset is None:
+                return
+
+    def record(self) -> dict[str, Any] | None:
+        metadata = self._client.get_collection(self._name).config.metadata or {}
+        record = metadata.get(RECORD_KEY)
+        if record is not None and not isinstance(record, dict):
+            raise IndexDamagedError(f"the record in the metadata of collection {self._name!r} is not a JSON object")
+        return record
+
+    def write_record(self, record: dict[str, Any]) -> None:
+        self._client.update_collection(self._name, metadata={RECORD_KEY: record})
+
     def set_sparse(self, items: Sequence[tuple[str, SparseVector]]) -> None:
         m = self._m
         vectors = [m.PointVectors(id=pid, vector={SPARSE: m.SparseVector(indices=sp.indices, values=sp.values)})
@@ -150,8 +187,8 @@ class ServerStore:
             except Exception as exc:  # e.g. a collection made without a sparse vector slot
                 raise StoreError(f"cannot store BM25 vectors in {self._name!r}: {type(exc).__name__}: {exc}") from exc
 
-    def count(self) -> int:
-        return int(self._client.count(self._name, exact=True).count)
+    def count(self, exact: bool = True) -> int:
+        return int(self._client.count(self._name, exact=exact).count)
 
     def finish(self, quantize: bool | None = None) -> None:
         pass  # the server optimizes by itself; quantization is the collection owner's choice

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, write_files
+from helpers import REPO, write_files, write_mixed
 
 pytestmark = pytest.mark.slow
 
@@ -92,3 +92,30 @@ def test_broken_files_are_reported_not_fatal(tmp_path: Path) -> None:
         assert name in done.stdout
     again = ds("index", str(root), "--index", "mixed", "--quiet", home=tmp_path / "home")
     assert again.returncode == 0 and again.stdout == ""
+
+
+def test_index_accounts_for_every_input(tmp_path: Path) -> None:
+    root = write_mixed(tmp_path / "mixed")
+    (root / "blob").write_bytes(b"\x00\x01\x02" * 50)  # no suffix, binary
+    (root / "notes.txt").write_bytes(b"\xff\xfeJ\xfcrgen's notes: tr\xe8s bien.\n")  # Latin-1, not UTF-16
+    files = sorted(p.name for p in root.iterdir())
+    done = ds("index", str(root), "--index", "mixed", "--json", home=tmp_path / "home")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)  # one object, nothing else on stdout
+    assert report["walked"] == len(files) == 10
+    assert report["indexed"] + report["unchanged"] + report["skipped"] + report["excluded"] == report["walked"]
+    listed = report["indexed_paths"] + [p["path"] for p in report["skipped_paths"] + report["excluded_paths"]]
+    assert sorted(listed) == files
+    assert report["by_rule"] == {"hidden": 1, "unsupported": 1, "binary": 1}
+    assert {p["path"]: (p["read"], p["records"], len(p["bad"])) for p in report["partly_read"]} == {
+        "ragged.csv": (2, 4, 2), "records.jsonl": (2, 5, 3)}
+
+    again = ds("index", str(root), "--index", "mixed", "--verbose", home=tmp_path / "home")
+    summary = " ".join(again.stdout.split())
+    assert "unchanged 7; removed 0; skipped 0; passed over 3 — 10 path(s) seen" in summary
+    for line in ("hidden .hidden.md", "binary blob", "unsupported image.png", "unsupported 1 (.png 1)"):
+        assert line in summary
+
+    hits = ds("search", "how do I configure the ssh client", "--index", "mixed", "--json", "-k", "1",
+              home=tmp_path / "home")
+    assert json.loads(hits.stdout)["results"][0]["path"] == "README"

@@ -306,7 +306,7 @@ class Terminal:
                 self.child.send(f"\x1b[{ROWS};1R")
 
     def prompt(self) -> None:
-        self.wait(r"t (dense|sparse|hybrid)>")
+        self.wait(r"t (auto|dense|sparse|hybrid)>")
 
     def enter(self, line: str, until: str, timeout: float = 60) -> str:
         """Type a line at a fresh prompt, press Enter, return what it printed up to ``until``."""

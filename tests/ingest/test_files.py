@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import logging
 import os
 import socket
-import time
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import encrypted_pdf, make_pdfs_module
 
 from docsearch.errors import IngestError
 from docsearch.ingest import SUPPORTED_SUFFIXES, content_hash, read_documents, walk
 from docsearch.ingest import files as ingest
-from docsearch.types import Document, RecordFields, Skipped, Source
+from docsearch.types import Document, Excluded, RecordFields, Skipped, Source
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "data" / "corpus"
@@ -68,12 +69,7 @@ def rel_paths(items: list[Source | Skipped]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def make_pdfs() -> ModuleType:
-    """data/make_pdfs.py, loaded by path: it is a script, not part of the package."""
-    spec = importlib.util.spec_from_file_location("make_pdfs", REPO / "data" / "make_pdfs.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return make_pdfs_module()
 
 
 # --------------------------------------------------------------------------- plain text
@@ -211,7 +207,40 @@ def test_pdf_without_text_and_encrypted_pdf(tmp_path: Path, make_pdfs: ModuleTyp
     locked.encrypt("password", algorithm="RC4-128")
     buf = io.BytesIO()
     locked.write(buf)
-    assert "encrypted PDF" in read_error(tmp_path, "locked.pdf", buf.getvalue())
+    assert "password-protected PDF" in read_error(tmp_path, "locked.pdf", buf.getvalue())
+
+
+def test_aes_encrypted_pdf_with_empty_password_opens(tmp_path: Path) -> None:
+    doc = read_one(tmp_path, "aes.pdf", encrypted_pdf("Rotate the ssh host keys every year."))
+    assert doc.text == "Rotate the ssh host keys every year."
+
+
+def test_pdf_with_a_user_password_says_so(tmp_path: Path) -> None:
+    for algorithm in ("AES-256", "AES-128", "RC4-128"):
+        path = tmp_path / f"locked-{algorithm}.pdf"
+        path.write_bytes(encrypted_pdf("secret words", user_password="hunter2", algorithm=algorithm))
+        with pytest.raises(IngestError) as info:
+            read_documents(Source(str(path), path.name, 1, 0))
+        assert str(info.value) == "password-protected PDF (it does not open without a password)", algorithm
+
+
+def test_aes_pdf_without_cryptography_names_the_package(tmp_path: Path) -> None:
+    # pypdf picks its AES provider when imported, so the package is hidden from a fresh process.
+    path = tmp_path / "aes.pdf"
+    path.write_bytes(encrypted_pdf("words"))
+    code = (
+        "import sys; sys.modules['cryptography'] = None\n"
+        "from docsearch.errors import IngestError\n"
+        "from docsearch.ingest import read_documents\n"
+        "from docsearch.types import Source\n"
+        "try:\n"
+        f"    read_documents(Source({str(path)!r}, 'aes.pdf', 1, 0))\n"
+        "except IngestError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert done.stdout.startswith("encrypted PDF needs a package to open: cryptography"), done.stderr
 
 
 def test_pypdf_noise_is_silenced(tmp_path: Path, make_pdfs: ModuleType, caplog: pytest.LogCaptureFixture) -> None:
@@ -233,17 +262,14 @@ def test_pypdf_noise_is_silenced(tmp_path: Path, make_pdfs: ModuleType, caplog: 
 
 
 @pytest.mark.skipif(not (SCIFACT / "corpus.jsonl").is_file(), reason="scifact dataset not present")
-def test_beir_corpus_with_default_fields_is_fast() -> None:
+def test_beir_corpus_with_default_fields_reads_every_record() -> None:
     src = source(SCIFACT / "corpus.jsonl", "corpus.jsonl")
-    started = time.perf_counter()
     docs = read_documents(src)
-    elapsed = time.perf_counter() - started
     assert len(docs) == 5183
     assert len({d.doc_id for d in docs}) == 5183
     first = json.loads((SCIFACT / "corpus.jsonl").open(encoding="utf-8").readline())
     assert (docs[0].doc_id, docs[0].title, docs[0].text) == (first["_id"], first["title"], first["text"])
     assert (docs[0].line, docs[-1].line, docs[0].line_mapped, docs[0].path) == (1, 5183, False, "corpus.jsonl")
-    assert elapsed < 1.0, f"reading scifact took {elapsed:.2f}s"
 
 
 def jsonl(*records: object) -> str:
@@ -278,8 +304,7 @@ def test_jsonl_malformed_lines_keep_good_records(tmp_path: Path) -> None:
 
 def test_records_without_usable_rows_say_why(tmp_path: Path) -> None:
     reason = read_error(tmp_path, "q.jsonl", jsonl({"_id": "1", "query": "what"}, "oops"))
-    assert reason.startswith("no usable records")
-    assert "1 malformed" in reason and "without text" in reason and "text/body" in reason
+    assert reason.startswith("no usable records among 2 (no text: 1, broken JSON: 1); line 1: no text (tried text/body")
     assert read_error(tmp_path, "blank.jsonl", "\n \n") == "empty file"
 
 
@@ -288,7 +313,7 @@ def test_custom_record_fields(tmp_path: Path) -> None:
     fields = RecordFields(id="pid", title="name", text="passage")
     assert [(d.doc_id, d.title, d.text) for d in read_documents(src, fields)] == [("p1", "Named", "custom text")]
     reason = read_error(tmp_path, "p2.jsonl", jsonl({"pid": "p1"}))
-    assert "without id" in reason
+    assert "no id (tried _id/id/doc_id/docid)" in reason
 
 
 def test_csv_records_and_line_numbers(tmp_path: Path) -> None:
@@ -304,7 +329,7 @@ def test_csv_records_and_line_numbers(tmp_path: Path) -> None:
     fields = RecordFields(id="key", title="heading", text="body")
     custom = read_documents(write(tmp_path, "c.csv", "key,heading,body\nk,H,B\n"), fields)
     assert [(d.doc_id, d.title, d.text) for d in custom] == [("k", "H", "B")]
-    assert "no usable records" in read_error(tmp_path, "h.csv", "id,title,text\n")
+    assert read_error(tmp_path, "h.csv", "id,title,text\n") == "no usable records (the file holds none)"
 
 
 def test_json_list_object_map_and_single_record(tmp_path: Path) -> None:
@@ -326,7 +351,7 @@ def test_json_list_object_map_and_single_record(tmp_path: Path) -> None:
 
 def test_binary_undecodable_empty_and_whitespace(tmp_path: Path) -> None:
     assert read_error(tmp_path, "bin.txt", b"PK\x03\x04\x00\x00binary") == "binary file"
-    assert read_error(tmp_path, "latin.txt", "caf\u00e9 cr\u00e8me".encode("latin-1")) == "not UTF-8 text"
+    assert read_error(tmp_path, "noise.txt", bytes(range(128, 256)) * 4).startswith("not text in any known encoding")
     assert read_error(tmp_path, "empty.md", b"") == "empty file"
     assert read_error(tmp_path, "blank.txt", " \n\t\r\n") == "empty file"
     assert read_error(tmp_path, "blank.html", "  \n") == "empty file"
@@ -385,13 +410,23 @@ def make_tree(root: Path) -> None:
         path.write_text("# t\n")
 
 
-def test_walk_sorted_skips_hidden_and_tool_dirs(tmp_path: Path) -> None:
+def test_walk_sorted_and_accounts_for_every_path(tmp_path: Path) -> None:
     make_tree(tmp_path)
     items = walked(tmp_path)
-    assert all(isinstance(i, Source) for i in items)  # unsupported files are silently ignored
-    assert rel_paths(items) == ["A.HTML", "a.txt", "b.md", "sub/deeper/c.rst", "sub/z.py"]
+    assert rel_paths(items) == ["A.HTML", "Makefile", "a.txt", "b.md", "sub/deeper/c.rst", "sub/z.py"]
+    passed_over = [(i.path, i.rule, i.suffix) for i in items if isinstance(i, Excluded)]
+    assert passed_over == [
+        (".git/", "hidden", ""),
+        (".hidden.md", "hidden", ""),
+        (".venv/", "hidden", ""),
+        ("__pycache__/", "environment", ""),
+        ("image.png", "unsupported", ".png"),
+        ("node_modules/", "environment", ""),
+        ("venv/", "environment", ""),
+    ]
+    assert len(items) == 13 and not [i for i in items if isinstance(i, Skipped)]
     assert items == walked(tmp_path)  # deterministic
-    first = items[0]
+    first = items[3]
     assert isinstance(first, Source)
     st = (tmp_path / "A.HTML").stat()
     assert first == Source(str(tmp_path / "A.HTML"), "A.HTML", st.st_size, st.st_mtime_ns)
@@ -400,15 +435,16 @@ def test_walk_sorted_skips_hidden_and_tool_dirs(tmp_path: Path) -> None:
 def test_walk_explicit_files_and_missing_paths(tmp_path: Path) -> None:
     make_tree(tmp_path)
     items = walked(tmp_path / "sub" / "z.py", tmp_path / "nope", str(tmp_path / "image.png"), tmp_path / ".hidden.md")
-    assert [type(i).__name__ for i in items] == ["Source", "Skipped", "Skipped", "Source"]
+    assert [type(i).__name__ for i in items] == ["Source", "Skipped", "Excluded", "Source"]
     assert [i.path for i in items] == ["z.py", str(tmp_path / "nope"), str(tmp_path / "image.png"), ".hidden.md"]
     assert isinstance(items[1], Skipped) and "no such file" in items[1].reason
-    assert isinstance(items[2], Skipped) and "unsupported" in items[2].reason
+    assert items[2] == Excluded(str(tmp_path / "image.png"), "unsupported", ".png")
     # Overlapping roots: each file once, under the first root that reached it.
     assert rel_paths(walked(tmp_path / "sub", tmp_path / "sub" / "z.py", tmp_path)) == [
         "deeper/c.rst",
         "z.py",
         "A.HTML",
+        "Makefile",
         "a.txt",
         "b.md",
     ]
@@ -420,14 +456,17 @@ def test_walk_symlinks(tmp_path: Path) -> None:
     (tmp_path / "real" / "loop").symlink_to(tmp_path / "real")  # directory loop
     (tmp_path / "link.md").symlink_to(tmp_path / "real" / "doc.md")
     (tmp_path / "broken.txt").symlink_to(tmp_path / "missing.txt")
-    (tmp_path / "broken.bin").symlink_to(tmp_path / "missing.bin")  # unsupported: ignored
+    (tmp_path / "broken.bin").symlink_to(tmp_path / "missing.bin")  # unsupported by its name alone
     items = walked(tmp_path)
     assert [(type(i).__name__, i.path) for i in items] == [
+        ("Excluded", "broken.bin"),
         ("Skipped", "broken.txt"),
         ("Source", "link.md"),
         ("Source", "real/doc.md"),
+        ("Excluded", "real/loop/"),  # a directory walked already
     ]
-    assert isinstance(items[0], Skipped) and items[0].reason == "broken symlink"
+    assert items[-1] == Excluded("real/loop/", "duplicate")
+    assert isinstance(items[1], Skipped) and items[1].reason == "broken symlink"
     explicit = walked(tmp_path / "broken.txt")
     assert explicit == [Skipped(str(tmp_path / "broken.txt"), "broken symlink")]
     assert read_documents(next(i for i in items if isinstance(i, Source)))[0].title == "Doc"

@@ -153,3 +153,14 @@ def test_refusals(settings: Settings, tmp_path: Path) -> None:
     short = build_tiny_model(tmp_path / "short", max_seq_length=16)
     with pytest.raises(ModelError, match="fewer than the index's 64-token chunks"):
         reembed(settings, short, encoder=FakeEncoder(str(short)))
+
+
+def test_docsearch_check_finds_a_reembedded_and_a_rolled_back_index_whole(settings: Settings, tiny_model: Path) -> None:
+    from docsearch import check_index
+
+    reembed(settings, tiny_model, encoder=FakeEncoder(str(tiny_model)))
+    report = check_index(settings, repair=True)
+    assert report.ok and not report.repaired, report.problems  # the new store records the new model
+    assert read_meta(settings.index_dir).fingerprint == FakeEncoder(str(tiny_model)).fingerprint
+    rollback(settings)
+    assert check_index(settings).ok

@@ -116,6 +116,29 @@ def test_batch_queries_answer_in_order(store: Store) -> None:
     assert [r[0].payload["doc"] for r in results] == list(TEXTS)
 
 
+def test_the_record_lives_with_the_vectors_and_is_no_point(store: Store) -> None:
+    assert store.record() is None  # a store made before records, or before its first write
+    record = {"format": 1, "meta": {"fingerprint": "abc", "dim": DIM}}
+    store.write_record(record)
+    store.write_record({**record, "meta": {**record["meta"], "fingerprint": "def"}})  # replaced, not merged
+    assert store.record() == {"format": 1, "meta": {"fingerprint": "def", "dim": DIM}}
+    store.upsert(points())
+    assert store.count() == store.count(exact=False) == len(TEXTS)  # the record is not counted
+    pages = list(store.payloads(page=3))
+    assert [len(p) for p in pages] == [3, 1]
+    assert {pid: p["doc"] for page in pages for pid, p in page} == {point_id("src", d, 0): d for d in TEXTS}
+
+
+def test_a_damaged_record_is_one_clear_error(tmp_path: Path) -> None:
+    from docsearch.errors import IndexDamagedError
+
+    store = open_store(tmp_path, DIM)
+    (tmp_path / "shard" / "docsearch.json").write_text("{not json")
+    with pytest.raises(IndexDamagedError, match="record of the index shard"):
+        store.record()
+    store.close()
+
+
 def test_large_segments_get_an_hnsw_graph_and_int8_vectors_and_keep_recall(tmp_path: Path) -> None:
     from docsearch.store.edge import EdgeStore
     from docsearch.types import SparseVector as Sparse
