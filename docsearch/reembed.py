@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import shutil
 import sqlite3
 import time
@@ -181,7 +182,7 @@ def _state(settings: Settings, live: IndexMeta, model: ModelDir) -> dict[str, An
         return {**old, "resumed": True}
     if old:
         _discard(settings, old, live)
-    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{secrets.token_hex(3)}"  # never an abandoned run's folder
     state = {
         "model": model.name, "fingerprint": model.fingerprint, "from": live.data, "from_collection": live.collection,
         "data": f"{GENERATIONS}/{stamp}", "collection": f"docsearch-{live.name}-{stamp}", "started": time.time(),
