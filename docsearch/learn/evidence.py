@@ -16,8 +16,9 @@ from ..index import Lineage
 from ..searcher import Searcher
 from .feedback import FEEDBACK_FILE, Judgements, read_feedback
 
-DEPTH = 20  # top documents per judged query, by dense and by BM25 search, in its pool
-FILLER = 50  # random other documents in every pool
+DEPTH = 20  # top documents per judged query by dense search in its pool (the model's own ranking) ...
+SPARSE_DEPTH = 10  # ... and by BM25 (what auto mode mixes in, and a new model might lift)
+FILLER = 30  # random other documents in every pool
 SENTENCES = 100  # pseudo-queries for the forgetting check, one from each of as many random documents
 SCAN = 20_000  # points read to draw the random documents from
 
@@ -52,7 +53,8 @@ def gather(searcher: Searcher, judgements: Judgements | None = None, seed: int =
     candidates = {q: list(judgements.by_query[q]) for q in scorable}
     modes = ["dense", "sparse"] if index.has_sparse else ["dense"]
     for mode in modes if scorable else []:
-        for query, hits in zip(scorable, searcher.search_many(scorable, DEPTH, mode=mode, with_text=False), strict=True):
+        depth = DEPTH if mode == "dense" else SPARSE_DEPTH
+        for query, hits in zip(scorable, searcher.search_many(scorable, depth, mode=mode, with_text=False), strict=True):
             candidates[query].extend(h.doc for h in hits)
     drawn = _random_docs(searcher, FILLER + SENTENCES, seed)
     wanted = dict.fromkeys([*(d for docs in candidates.values() for d in docs), *drawn])

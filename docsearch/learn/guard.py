@@ -21,7 +21,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-ALPHAS = (0.25, 0.5, 0.75, 1.0)
+ALPHAS = (0.25, 0.5, 1.0)  # each point of the grid costs one encoding of every fold's pool
 FOLDS = 5
 SPLIT_ABOVE = 100  # from this many judged queries, one held-out split instead of cross-validation
 SHARE = 0.2
@@ -125,12 +125,12 @@ def judge(c: Comparison, own: tuple[float, float] | None = None) -> Verdict:
 
 
 def confidence(c: Comparison) -> str:
-    counts = f"better on {c.better}, worse on {c.worse}, unchanged on {c.same}"
+    """How much the figures rest on, in plain words: the count of queries, how many changed which way,
+    whether a sign test says the difference could be chance, and whether the sample is small."""
     if c.queries < MIN_HELD_OUT:
         return f"{c.queries} held-out queries are too few to tell anything"
-    if c.queries < FEW:
-        return (f"rests on {c.queries} queries ({counts}): too few to be sure it holds for other queries; "
-                "judge more to know")
-    if c.p_value > CHANCE:
-        return f"{c.queries} queries ({counts}): the difference could be chance (sign test p = {c.p_value:.2f})"
-    return f"{c.queries} queries ({counts}): unlikely to be chance (sign test p = {c.p_value:.3f})"
+    counts = f"{c.queries} queries: better on {c.better}, worse on {c.worse}, unchanged on {c.same}"
+    chance = (f"the difference could be chance (sign test p = {c.p_value:.2f})" if c.p_value > CHANCE
+              else f"unlikely to be chance (sign test p = {c.p_value:.3f})")
+    small = "; but that is a small sample: judge more queries to know it holds for others" if c.queries < FEW else ""
+    return f"{counts}; {chance}{small}"
