@@ -75,19 +75,17 @@ def apply_json(report: ReembedReport | None) -> dict[str, Any] | None:
 
 
 def learning_table(report: LearnReport) -> Table:
-    table = Table(title="held-out judgements", title_justify="left", collapse_padding=True, pad_edge=False)
+    c = report.comparison
+    held = f" ({c.queries} queries)" if c is not None else ""
+    table = Table(title=f"held-out judgements{held}", title_justify="left")
     for header in ("", "in use", "new", "change"):
         table.add_column(header, justify="right" if header else "left", no_wrap=True)
-    c = report.comparison
     if c is not None and c.before:
         for name, metric in (("nDCG@10", NDCG), ("MRR@10", MRR)):
             table.add_row(name, f"{c.before[metric]:.3f}", f"{c.after[metric]:.3f}", _change(c.after[metric] - c.before[metric]))
     if report.own is not None:
         before, after = report.own
         table.add_row("own sentences MRR@10", f"{before:.3f}", f"{after:.3f}", _change(after - before))
-    if c is not None:
-        table.caption = (f"{c.queries} queries: better on {c.better}, worse on {c.worse}, unchanged on {c.same}"
-                         if c.before else f"{c.queries} queries")
     return table
 
 
@@ -99,7 +97,8 @@ def _change(delta: float) -> str:
 def print_learning(console: Console, report: LearnReport, index: str, applied: ReembedReport | None,
                    asked_to_apply: bool) -> None:
     console.print(f"learned from {report.judgements} judgements on {report.queries} queries with a relevant result, "
-                  f"starting from {Path(report.base).name}; {report.scheme}", highlight=False)
+                  f"starting from {report.base}", highlight=False)
+    console.print(f"[dim]{report.scheme}[/]", highlight=False)
     console.print(learning_table(report))
     mark = "[bold green]better[/]" if report.accepted else "[bold yellow]kept the model in use[/]"
     console.print(f"{mark}: {report.verdict.reason}", highlight=False)
