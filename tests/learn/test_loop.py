@@ -44,7 +44,7 @@ def test_a_run_that_wins_saves_the_model_with_its_lineage_and_applies(judged: Se
     assert report.accepted, report.verdict
     assert report.queries == c.queries == 12 and report.judgements == 48 and "5-fold" in report.scheme
     assert c.after["ndcg@10"] > c.before["ndcg@10"] and report.own is not None
-    assert "rests on 12 queries" in report.verdict.confidence
+    assert "12 queries: better on" in report.verdict.confidence and "small sample" in report.verdict.confidence
     assert report.model is not None and report.model.parent == judged.index_dir / "models"
     marker = ModelDir.resolve(report.model).marker()
     assert marker["trained_by"] == "docsearch train --index" and marker["base"] == str(tiny_model)
