@@ -36,6 +36,7 @@ from ..model import ModelDir
 from ..searcher import MODES, Searcher
 from ..settings import Settings
 from ..types import Hit
+from .learn import learn_here
 from .prefetch import Prefetcher, QueryVectors
 from .render import hits_json, snippet
 
@@ -483,25 +484,6 @@ def session_encoder(model: ModelDir, settings: Settings) -> Encoder:
         # are busy (an indexer, a test run), OpenMP's spinning turns a 10 ms encoding into a second.
         torch.set_num_threads(1)
     return encoder
-
-
-def learn_here(settings: Settings, searcher: Searcher, console: Console) -> bool:
-    """:learn with every core: the session's query encoder may have set torch to one thread."""
-    from .learn import learn_in_session
-
-    threads = None
-    if "torch" in sys.modules:
-        import torch
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(max(threads, os.cpu_count() or 1))
-    try:
-        return learn_in_session(settings, searcher, console)
-    finally:
-        if threads is not None:
-            import torch
-
-            torch.set_num_threads(threads)
 
 
 def warm_up_encoder(searcher: Searcher) -> object:

@@ -7,6 +7,7 @@ The library decides (:mod:`docsearch.learn`); this module shows progress and ren
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,10 +58,28 @@ def learn_in_session(settings: Settings, searcher: Searcher, console: Console) -
     report = learn_index(settings, LearnConfig(device=settings.device), event, searcher=searcher)
     applied = None
     if report.accepted:
-        console.print("[dim]re-embedding the index with the new model; searches use the old one meanwhile…[/]")
+        console.print("[dim]re-embedding the index with the new model; the index in use stays as it is until "
+                      "the new one is complete…[/]")
         applied = apply(settings, report)
     print_learning(console, report, settings.index, applied, True)
     return applied is not None
+
+
+def learn_here(settings: Settings, searcher: Searcher, console: Console) -> bool:
+    """:learn with every core: the session's query encoder may have set torch to one thread."""
+    threads = None
+    if "torch" in sys.modules:
+        import torch
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(threads, os.cpu_count() or 1))
+    try:
+        return learn_in_session(settings, searcher, console)
+    finally:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
 
 
 def apply_json(report: ReembedReport | None) -> dict[str, Any] | None:

@@ -138,7 +138,7 @@ def test_index_reembed_switches_models_from_the_command_line(judged: Settings, t
 
 
 def session(settings: Settings) -> tuple[Session, io.StringIO]:
-    from docsearch.cli.interactive import learn_here
+    from docsearch.cli.learn import learn_here
 
     text = io.StringIO()
     console = Console(file=text, width=160, color_system=None)
