@@ -111,6 +111,8 @@ class IndexReport:
     embed_seconds: float = 0.0
     skipped: tuple[Skipped, ...] = field(default_factory=tuple)
     resparsed: int = 0  # stored chunks given BM25 vectors they lacked, without re-embedding
+    # For the user, once: e.g. the model does not cover the language most documents are in.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -140,11 +140,16 @@ class EdgeStore:
 
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
         """(id, chunk text) of every point, a page at a time."""
+        for rows in self.payloads(("text",), page):
+            yield [(pid, str(p.get("text", ""))) for pid, p in rows]
+
+    def payloads(self, fields: Sequence[str], page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """(id, the named payload fields) of every point, a page at a time."""
         qe, offset = self._qe, None
         while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=["text"],
+            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=list(fields),
                                                                   with_vector=False))
-            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
+            yield [(str(r.id), dict(r.payload or {})) for r in records]
             if offset is None:
                 return
 

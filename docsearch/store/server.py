@@ -117,11 +117,15 @@ class ServerStore:
         return sorted((dict(r.payload or {}) for r in records), key=lambda p: p.get("chunk", 0))
 
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
+        for rows in self.payloads(("text",), page):
+            yield [(pid, str(p.get("text", ""))) for pid, p in rows]
+
+    def payloads(self, fields: Sequence[str], page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         offset = None
         while True:
-            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=["text"],
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=list(fields),
                                                   with_vectors=False)
-            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
+            yield [(str(r.id), dict(r.payload or {})) for r in records]
             if offset is None:
                 return
 
