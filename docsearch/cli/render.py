@@ -79,6 +79,27 @@ def print_report(console: Console, report: IndexReport) -> None:
         console.print(f"[cyan]BM25 vectors[/] added to {report.resparsed} stored chunk(s); dense vectors kept")
     for s in report.skipped:
         console.print(f"  [yellow]skipped[/] {s.path}: {s.reason}", highlight=False)
+    print_warnings(console, report.warnings)
+
+
+def print_warnings(console: Console, warnings: Sequence[str]) -> None:
+    for w in warnings:
+        console.print(Text("warning: " + w, style="yellow"), soft_wrap=True)  # one line, however wide
+
+
+def languages_line(counts: dict[str, int] | None) -> str:
+    """``Chinese (zh) 848, English (en) 3`` with shares; ``unknown`` for an index made before
+    languages were detected."""
+    from ..languages import name
+
+    if counts is None:
+        return "unknown (indexed before languages were detected; English BM25)"
+    total = sum(counts.values())
+    if not total:
+        return "none yet"
+    shown = [f"{name(c)}{'' if c == 'und' else f' ({c})'} {n} ({n / total:.0%})" for c, n in list(counts.items())[:6]]
+    more = len(counts) - len(shown)
+    return ", ".join(shown) + (f", {more} more" if more > 0 else "")
 
 
 def info_table(info: Any) -> Table:
@@ -89,7 +110,9 @@ def info_table(info: Any) -> Table:
     rows = [
         ("location", info.path), ("backend", m.backend + (f" ({m.collection})" if m.backend == "server" else "")),
         ("sources", str(info.sources)), ("documents", str(info.documents)), ("chunks", f"{info.chunks} ({info.points} points)"),
-        ("model", m.model_id), ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
+        ("languages", languages_line(m.languages)),
+        ("model", m.model_id), ("model languages", _model_languages(info)),
+        ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
         ("embedded by", ", ".join(m.embedders)),
         ("chunking", f"{m.chunk_tokens} tokens, overlap {m.overlap}"), ("sparse", m.sparse),
         ("fusion", f"{m.fusion.method} k={m.fusion.k} weights={list(m.fusion.weights)}" if m.fusion.method == "rrf"
@@ -98,7 +121,19 @@ def info_table(info: Any) -> Table:
     ]
     for k, v in rows:
         table.add_row(k, v)
+    for w in info.warnings:
+        table.add_row(Text("warning", style="yellow"), Text(w, style="yellow"))
     return table
+
+
+def _model_languages(info: Any) -> str:
+    from ..languages import name
+
+    codes = info.model_languages
+    if not codes:
+        return "unknown (its card names none)"
+    return ", ".join(name(c) for c in codes[:8]) + (
+        f", {len(codes) - 8} more" if len(codes) > 8 else "")
 
 
 def _bytes(n: float) -> str:
