@@ -46,6 +46,11 @@ STEM_ONLY = {"hy": "armenian", "ta": "tamil"}
 # Scripts written without spaces between words: Qdrant's multilingual tokenizer segments them.
 UNSPACED = frozenset({"zh", "yue", "ja", "th", "lo", "km", "my", "bo", "dz"})
 NEUTRAL = "none"  # any other language: Unicode words, no stopwords, no stemming
+# Qdrant's multilingual tokenizer guesses each text's language again: a Japanese text written in
+# kanji alone (a query such as 寿司) passes for Chinese and is segmented and normalised as Chinese,
+# so it misses the same word in Japanese documents. A kana stopword appended to every Japanese
+# text keeps it Japanese; being a stopword it adds no token.
+_SCRIPT_HINTS = {"japanese": "\nの"}
 
 
 class SparseEncoder(Protocol):
@@ -95,12 +100,13 @@ class Bm25Encoder:
             raise ConfigError(f"BM25 has no language {language!r}: {exc}") from exc
         self.language, self.tokenizer = language, tokenizer
         self.id = BM25_PREFIX + language + ("" if tokenizer == "word" else f"-{tokenizer}")
+        self._hint = _SCRIPT_HINTS.get(language, "") if tokenizer == "multilingual" else ""
 
     def documents(self, texts: Sequence[str], languages: Sequence[str] | None = None) -> list[SparseVector]:
-        return [_vector(self._bm25.embed_document(t)) for t in texts]
+        return [_vector(self._bm25.embed_document(t + self._hint)) for t in texts]
 
     def query(self, text: str) -> SparseVector:
-        return _vector(self._bm25.embed_query(text))
+        return _vector(self._bm25.embed_query(text + self._hint))
 
 
 class LanguageBm25:
