@@ -121,6 +121,6 @@ def coverage_warning(counts: Mapping[str, int], model_languages: Iterable[str] |
     parts = [f"{name(c)} ({c}, {missing[c] / total:.0%} of documents)" for c in worst[:3]]
     named = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
     covered = ", ".join(name(normalize(c)) for c in langs or ()) or "other languages"
-    return (f"{model} is a model for {covered}, not for {named}: its dense and hybrid rankings will be poor "
-            f"here; use --mode sparse, or rebuild with a multilingual model (e.g. {MULTILINGUAL_EXAMPLE} in a "
+    return (f"{model} is a model for {covered}, not for {named}: dense search will rank these documents "
+            f"poorly; use --mode sparse, or rebuild with a multilingual model (e.g. {MULTILINGUAL_EXAMPLE} in a "
             f"local folder) via --model DIR --rebuild")
