@@ -74,7 +74,18 @@ def detect(text: str) -> str:
         folded = normalize(code)
         scores[folded] = scores.get(folded, 0.0) + p
     best = max(scores, key=scores.__getitem__)
-    return best if scores[best] >= MIN_CONFIDENCE else UNDETERMINED
+    return best if scores[best] >= MIN_CONFIDENCE else _by_script(sample)
+
+
+def _by_script(sample: str) -> str:
+    """A short text the model is unsure of, mostly in Chinese characters (a title such as 故宫):
+    Chinese, or Japanese when it has kana, so its BM25 still segments it; else undetermined."""
+    letters = [ch for ch in sample if ch.isalpha()]
+    han = sum("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in letters)
+    kana = sum("\u3040" <= ch <= "\u30ff" for ch in letters)
+    if letters and (han + kana) / len(letters) >= 0.5:
+        return "ja" if kana else "zh"
+    return UNDETERMINED
 
 
 # --- a corpus's profile against a model's languages ------------------------------------------------

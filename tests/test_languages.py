@@ -63,6 +63,8 @@ def test_detect_names_a_document_s_language(text: str, code: str) -> None:
 def test_detect_abstains_on_text_too_short_to_tell() -> None:
     # A title and an author list: the detector's best guess is unlikely, so nothing is claimed.
     assert detect("Tridiagonal Matrix (Algorithm 122)\n\nAuthors: Dietzel, G. F.") == UNDETERMINED
+    # Unsure, but in Chinese characters: Chinese, so its BM25 still segments it.
+    assert detect("故宫") == detect("寿司") == "zh"
 
 
 # --- the model's languages and the warning -------------------------------------------------------
