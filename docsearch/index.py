@@ -2,8 +2,8 @@
 
 ``index.json`` records what reproduces and checks the index (model name, id and weight
 fingerprint, vector size, variant, chunking, fusion, sparse encoder, documents per language, store
-backend, encoder backends, docsearch version). The manifest (SQLite) records each source. The store holds the
-vectors, in an Edge shard inside the folder or in a collection on a Qdrant server.
+backend, encoder backends, docsearch version). The manifest (SQLite) records each source. The
+store holds the vectors, in an Edge shard inside the folder or in a collection on a Qdrant server.
 
 Every part of docsearch that touches an index (indexer, searcher, eval, the interactive session,
 training from feedback) goes through :class:`Index`, so the on-disk format lives here alone.
