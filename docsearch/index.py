@@ -1,9 +1,9 @@
 """An index: one folder that owns its metadata, manifest, store, model check and fusion settings.
 
 ``index.json`` records what reproduces and checks the index (model name, id and weight
-fingerprint, vector size, variant, chunking, fusion, sparse encoder, store backend, encoder
-backends, docsearch version). The manifest (SQLite) records each source. The store holds the
-vectors, in an Edge shard inside the folder or in a collection on a Qdrant server.
+fingerprint, vector size, variant, chunking, fusion, sparse encoder, documents per language, store
+backend, encoder backends, docsearch version). The manifest (SQLite) records each source. The
+store holds the vectors, in an Edge shard inside the folder or in a collection on a Qdrant server.
 
 Every part of docsearch that touches an index (indexer, searcher, eval, the interactive session,
 training from feedback) goes through :class:`Index`, so the on-disk format lives here alone.
@@ -22,12 +22,14 @@ import os
 import shutil
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from . import languages as lang
 from .auto import DEFAULT as AUTO_DEFAULT
-from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder
+from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder, sparse_id
 from .errors import IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
 from .manifest import MANIFEST_FILE, Manifest
 from .model import ModelDir
@@ -57,6 +59,9 @@ class IndexMeta:
     auto: Fusion = AUTO_DEFAULT  # auto mode's, chosen from the index's own text (docsearch.auto)
     auto_reason: str = ""  # why; "" until an index run has chosen
     sparse: str = DEFAULT_SPARSE_ID  # the sparse encoder that made the BM25 vectors; "" for none
+    # Documents per detected language ("und": undetermined), most first; None for an index made
+    # before languages were detected (its BM25 is English, and nothing is known to warn about).
+    languages: dict[str, int] | None = None
     version: str = ""
     created: float = 0.0
 
@@ -145,6 +150,8 @@ class IndexInfo:
     chunks: int
     points: int
     bytes_on_disk: int
+    model_languages: tuple[str, ...] | None = None  # as the model's card says; None: unknown
+    warnings: tuple[str, ...] = ()
 
 
 def read_meta(index_dir: Path) -> IndexMeta:
@@ -289,17 +296,55 @@ class Index:
 
     @property
     def current_sparse(self) -> str:
-        """The sparse encoder this index's vectors should come from now."""
-        return DEFAULT_SPARSE_ID
-
-    @property
-    def covers_language(self) -> bool:
-        """Whether the model covers the index's main language (unknown counts as covered)."""
-        return True
+        """The sparse encoder this index's vectors should come from now: the BM25 of each language
+        its documents are in (English alone for an index whose languages are unknown)."""
+        return sparse_id(self.languages)
 
     @property
     def has_sparse(self) -> bool:
+        """Whether every chunk has the BM25 vector its document's language calls for. Each run
+        records the languages and the sparse id together, so they differ only for an index made
+        before BM25 vectors, or before a language's BM25 changed: the next run recomputes them."""
         return self.meta.sparse == self.current_sparse
+
+    # --- languages ---------------------------------------------------------------------------
+
+    @property
+    def languages(self) -> dict[str, int]:
+        """Documents per detected language, most first ("und": undetermined); {} when unknown."""
+        return dict(self.meta.languages or {})
+
+    @property
+    def main_language(self) -> str | None:
+        """The language most documents are in; None when unknown."""
+        return lang.main_language(self.languages)
+
+    @cached_property
+    def model_languages(self) -> tuple[str, ...] | None:
+        """The languages the index's model covers, as its card says; None when unknown."""
+        try:
+            return self.model.languages
+        except (ModelError, OSError):  # a model folder since moved: nothing known
+            return None
+
+    @property
+    def uncovered_share(self) -> float:
+        """The share of documents (with a detected language) in languages the model does not cover:
+        0.0 for an English corpus and an English model, or when either side is unknown."""
+        return lang.uncovered_share(self.languages, self.model_languages)
+
+    @property
+    def covers_language(self) -> bool:
+        """Whether the model covers the index's main language and all but a small share of its
+        documents (unknown counts as covered). False means the dense side will rank poorly here
+        and the lexical (BM25) side should lead."""
+        return self.language_warning is None
+
+    @property
+    def language_warning(self) -> str | None:
+        """One line for the user when the model does not cover the corpus's language(s)."""
+        # The model's own name: a bundled name as it is, a folder by its last part.
+        return lang.coverage_warning(self.languages, self.model_languages, Path(self.meta.model).name)
 
     # --- checks and changes ------------------------------------------------------------------
 
@@ -360,7 +405,9 @@ class Index:
         sources, documents, chunks = self.manifest.totals()
         # Allocated blocks, not apparent size: Qdrant preallocates sparse mmap files.
         size = sum(p.stat().st_blocks * 512 for p in self.dir.rglob("*") if p.is_file())
-        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, self.store.count(), size)
+        warning = self.language_warning
+        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, self.store.count(), size,
+                         self.model_languages, (warning,) if warning else ())
 
     def close(self) -> None:
         if self._store is not None:

@@ -20,9 +20,11 @@ from typing import Any
 
 from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, load_encoder
+from .encoders.sparse import document_vectors, sparse_id
 from .errors import IngestError, ModelMismatchError
 from .index import Index
 from .ingest import chunker_for, content_hash, read_source, walk
+from .languages import UNDETERMINED, detect
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
@@ -148,20 +150,24 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
         _embed_sources(run, todo, known, fields)
     if todo or resparsed:
         index.store.finish()
-    if not index.has_sparse:
-        index.update(sparse=index.current_sparse)  # every point now has the current BM25 vectors
+    languages = index.manifest.languages()
+    if not index.has_sparse or languages != index.meta.languages:
+        # Every point now has the BM25 vector of its document's language: record the languages and
+        # the sparse id they call for together, so a later run finds them agreeing.
+        index.update(languages=languages, sparse=sparse_id(languages or ()))
     if index.has_sparse and (run.chunks >= RETUNE_SHARE * index.store.count() or not index.meta.auto_reason):
         _choose_auto(run)
     return _report(run, unchanged, len(removed), resparsed)
 
 
 def _report(run: _Run, unchanged: int, removed: int, resparsed: int = 0) -> IndexReport:
+    warning = run.index.language_warning
     return IndexReport(
         indexed=run.indexed,
         unchanged=unchanged, removed=removed, chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
         resparsed=resparsed, excluded=tuple(run.excluded), partial=tuple(run.partial), walked=run.walked,
-        indexed_paths=tuple(run.indexed_paths),
+        indexed_paths=tuple(run.indexed_paths), warnings=(warning,) if warning else (),
     )
 
 
@@ -224,13 +230,16 @@ def _choose_auto(run: _Run) -> None:
 
 
 def _refresh_sparse(run: _Run) -> int:
-    """Give the stored chunks BM25 vectors from their stored texts: for an index made before it had
-    them, or by another sparse embedder. Dense vectors are kept, so nothing is re-embedded. The
-    index records the new embedder only once all are done, so an interrupted run starts over."""
+    """Give the stored chunks BM25 vectors from their stored texts, each in its document's language
+    (stored with the chunk; undetermined for chunks stored before languages were detected): for an
+    index made before it had them, or by another sparse embedder. Dense vectors are kept, so nothing
+    is re-embedded. The index records the new embedder only once all are done, so an interrupted
+    run starts over."""
     store, done = run.index.store, 0
-    sparse = run.index.sparse_encoder(run.index.current_sparse)
-    for page in store.texts():
-        store.set_sparse(list(zip([pid for pid, _ in page], sparse.documents([t for _, t in page]), strict=True)))
+    for page in store.payloads(("text", "lang")):
+        texts = [str(p.get("text", "")) for _, p in page]
+        langs = [str(p.get("lang", UNDETERMINED)) for _, p in page]
+        store.set_sparse(list(zip([pid for pid, _ in page], document_vectors(texts, langs), strict=True)))
         done += len(page)
     return done
 
@@ -263,7 +272,8 @@ def _changed(sources: list[Source], known: dict[str, SourceRow], run: _Run) -> t
             continue
         digest = _hash_or_none(src) if row and row.state == "done" else None
         if row and digest == row.hash:
-            touched.append(SourceRow(row.key, src.path, src.size, src.mtime_ns, row.hash, "done", row.ids, row.docs))
+            touched.append(SourceRow(row.key, src.path, src.size, src.mtime_ns, row.hash, "done", row.ids, row.docs,
+                                     row.langs))
             unchanged += 1
             continue
         if digest is not None:
@@ -297,6 +307,7 @@ class _Chunk:
     text: str
     tokens: tuple[int, ...]
     payload: dict[str, Any]
+    lang: str  # the document's language: its BM25 vector is made in it
 
 
 def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], fields: RecordFields) -> None:
@@ -341,7 +352,7 @@ def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
 
 def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pending]) -> None:
     # BM25 here overlaps the encoder's work on the next batch.
-    sparse = run.index.sparse_encoder(run.index.current_sparse).documents([c.text for c in chunks])
+    sparse = document_vectors([c.text for c in chunks], [c.lang for c in chunks])
     vectors, seconds = future.result()
     run.embed_seconds += seconds
     rows = vectors.tolist()  # one conversion per batch: per-row list() costs more than the upsert
@@ -364,13 +375,17 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
     docs = reading.documents
     if reading.partial is not None:
         run.partial.append(reading.partial)
-    chunks = _chunk(run, src, docs)
+    languages = [detect(d.body) for d in docs]
+    langs: dict[str, int] = {}
+    for code in languages:
+        langs[code] = langs.get(code, 0) + 1
+    chunks = _chunk(run, src, docs, languages)
     ids = tuple(c.id for c in chunks)
     old_ids = set(old.ids) if old else set()
     resumed = old is not None and old.state == "pending" and old.hash == digest
     # (1) Announce every id this source may own before touching the store.
     row = SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "pending",
-                    tuple(sorted(old_ids | set(ids))), len(docs))
+                    tuple(sorted(old_ids | set(ids))), len(docs), langs)
     run.index.manifest.put([row])
     stale = sorted(old_ids - set(ids))
     if stale:
@@ -380,7 +395,7 @@ def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: Recor
     for c in work:
         _offer(run, c)
     pending[src.abspath] = _Pending(SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done",
-                                              ids, len(docs)), len(work))
+                                              ids, len(docs), langs), len(work))
     run.documents += len(docs)
     run.indexed += 1
     run.indexed_paths.append(src.path)
@@ -405,17 +420,18 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[_Chunk]:
+def _chunk(run: _Run, src: Source, docs: list[Document], languages: list[str]) -> list[_Chunk]:
     meta = run.index.meta
     chunker = chunker_for(run.index.model.tokenizer_file, meta.chunk_tokens, meta.overlap)
     bodies = [d.body for d in docs]
     out: list[_Chunk] = []
-    for doc, body, spans in zip(docs, bodies, chunker.chunk_many(bodies), strict=True):
+    for doc, body, code, spans in zip(docs, bodies, languages, chunker.chunk_many(bodies), strict=True):
         for n, span in enumerate(spans):
             line = doc.line + body.count("\n", 0, span.start) if doc.line_mapped else doc.line
             payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
-                       "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped}
-            out.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload))
+                       "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped,
+                       "lang": code}
+            out.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload, code))
     return out
 
 

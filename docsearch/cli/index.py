@@ -69,7 +69,7 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
 
 @command()
 def info(index: IndexOpt = None, qdrant_url: UrlOpt = None, home: HomeOpt = None) -> None:
-    """Show what an index holds: counts, model, fingerprint, chunking, size on disk."""
+    """Show what an index holds: counts, languages, model, fingerprint, chunking, size on disk."""
     s = settings_from(index=index, qdrant_url=qdrant_url, home=home)
     with Index.open(s) as opened:
         out.print(info_table(opened.info()))

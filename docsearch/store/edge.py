@@ -146,20 +146,16 @@ class EdgeStore:
 
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
         """(id, chunk text) of every point, a page at a time."""
-        qe, offset = self._qe, None
-        while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=["text"],
-                                                                  with_vector=False))
-            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
-            if offset is None:
-                return
+        for rows in self.payloads(("text",), page):
+            yield [(pid, str(p.get("text", ""))) for pid, p in rows]
 
-    def payloads(self, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-        """(id, payload) of every point, a page at a time."""
+    def payloads(self, fields: Sequence[str] | None = None, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """(id, payload: the named fields, or all) of every point, a page at a time."""
         qe, offset = self._qe, None
+        wanted: Any = True if fields is None else list(fields)
         while True:
             try:
-                records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=True,
+                records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=wanted,
                                                                       with_vector=False))
             except Exception as exc:
                 raise IndexDamagedError(f"the index shard at {self._path} cannot be read ({_one_line(exc)})") from exc

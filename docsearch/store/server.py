@@ -135,18 +135,14 @@ class ServerStore:
         return sorted((dict(r.payload or {}) for r in records), key=lambda p: p.get("chunk", 0))
 
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
-        offset = None
-        while True:
-            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=["text"],
-                                                  with_vectors=False)
-            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
-            if offset is None:
-                return
+        for rows in self.payloads(("text",), page):
+            yield [(pid, str(p.get("text", ""))) for pid, p in rows]
 
-    def payloads(self, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    def payloads(self, fields: Sequence[str] | None = None, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         offset = None
+        wanted: Any = True if fields is None else list(fields)
         while True:
-            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=True,
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=wanted,
                                                   with_vectors=False)
             yield [(str(r.id), dict(r.payload or {})) for r in records]
             if offset is None:
