@@ -7,8 +7,12 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .diskspace import is_disk_full
+from .errors import DiskFullError
 
 MANIFEST_FILE = "manifest.sqlite"
 
@@ -30,7 +34,8 @@ class Manifest:
 
     def __init__(self, index_dir: Path) -> None:
         index_dir.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(index_dir / MANIFEST_FILE)
+        self._path = index_dir / MANIFEST_FILE
+        self._db = sqlite3.connect(self._path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
@@ -43,8 +48,20 @@ class Manifest:
         cur = self._db.execute("SELECT key, path, size, mtime_ns, hash, state, ids, docs FROM sources")
         return {r[0]: SourceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6])), r[7]) for r in cur}
 
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A transaction; a full disk rolls it back and says so in one line."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(f"disk full: cannot update the manifest in {self._path.parent}; free some "
+                                    "space and run the same command again") from exc
+            raise
+
     def put(self, rows: Iterable[SourceRow]) -> None:
-        with self._db:
+        with self._writing():
             self._db.executemany(
                 "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(r.key, r.path, r.size, r.mtime_ns, r.hash, r.state, json.dumps(list(r.ids)), r.docs, time.time())
@@ -52,7 +69,7 @@ class Manifest:
             )
 
     def remove(self, keys: Iterable[str]) -> None:
-        with self._db:
+        with self._writing():
             self._db.executemany("DELETE FROM sources WHERE key = ?", [(k,) for k in keys])
 
     def paths(self) -> Iterator[str]:

@@ -141,6 +141,12 @@ class ServerStore:
     def finish(self, quantize: bool | None = None) -> None:
         pass  # the server optimizes by itself; quantization is the collection owner's choice
 
+    def commit(self, force: bool = False) -> bool:
+        return False  # the server makes every acknowledged write visible to every client
+
+    def refresh(self) -> bool:
+        return False
+
     def drop(self) -> None:
         self._client.delete_collection(self._name)
         self._client.close()
