@@ -1,7 +1,7 @@
 """The typer app, its consoles and shared options, and the one place errors are reported.
 
 Every command registers through :func:`command`, which turns a :class:`DocsearchError` into one
-red line on stderr and exit code 1, and Ctrl-C into exit code 130. Commands are thin: they read
+red line on stderr and exit code 1, and Ctrl-C (or a run that stopped for it) into exit code 130. Commands are thin: they read
 flags into :class:`Settings`, call the library, and render what it returns.
 """
 
@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import DocsearchError
+from ..errors import DocsearchError, Interrupted
 from ..settings import Settings, load_settings
 
 app = typer.Typer(
@@ -55,6 +55,10 @@ def command(name: str | None = None, interrupted: str | None = None) -> Callable
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except Interrupted as exc:
+                tail = f"; {interrupted}" if interrupted else ""
+                err.print(f"[yellow]interrupted:[/] {exc}{tail}", highlight=False)
+                raise typer.Exit(130) from None
             except DocsearchError as exc:
                 report_error(exc)
                 raise typer.Exit(1) from None
