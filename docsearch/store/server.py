@@ -3,12 +3,34 @@ server in tests)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..errors import StoreError
 from ..types import SparseVector
 from .base import DENSE, HNSW_EF, KEYWORD_FIELDS, SPARSE, QuerySpec, StoreHit, StorePoint, floats
+
+CONNECT_TIMEOUT_S = 3  # the first contact: an unreachable server is said in seconds, not minutes
+TIMEOUT_S = 60  # every later request (a large upsert can take a while)
+
+
+def _client(url: str, api_key: str | None, timeout: int) -> Any:
+    """A qdrant-client for a server, without its version check: that check warns through Python's
+    warnings (a source line on stderr) when the server cannot be reached, and costs a request."""
+    from qdrant_client import QdrantClient
+
+    with warnings.catch_warnings():  # anything else it warns about while connecting stays out of the CLI's line
+        warnings.simplefilter("ignore")
+        return QdrantClient(url=url, api_key=api_key, timeout=timeout, check_compatibility=False)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, in one line: 'Connection refused', not three wrapped exceptions."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 class ServerStore:
@@ -26,7 +48,12 @@ class ServerStore:
             elif url.startswith("local:"):
                 self._client = QdrantClient(path=url[len("local:"):])
             else:
-                self._client = QdrantClient(url=url, api_key=api_key, timeout=60)
+                probe = _client(url, api_key, CONNECT_TIMEOUT_S)
+                try:
+                    probe.collection_exists(collection)  # fails fast if nobody answers
+                finally:
+                    probe.close()
+                self._client = _client(url, api_key, TIMEOUT_S)
             if not self._client.collection_exists(collection):
                 if not create:
                     raise StoreError(f"no collection {collection!r} on the Qdrant server")
@@ -34,7 +61,7 @@ class ServerStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot reach Qdrant at {url}: {type(exc).__name__}: {exc}") from exc
+            raise StoreError(f"cannot reach Qdrant at {url}: {_reason(exc)}") from exc
 
     def _create(self, dim: int) -> None:
         m = self._m
@@ -43,8 +70,6 @@ class ServerStore:
             vectors_config={DENSE: m.VectorParams(size=dim, distance=m.Distance.COSINE)},
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
         )
-        import warnings
-
         with warnings.catch_warnings():  # local mode warns that it ignores payload indexes; a server uses them
             warnings.simplefilter("ignore", UserWarning)
             for name in KEYWORD_FIELDS:
