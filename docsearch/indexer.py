@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,8 @@ class _Run:
     _owns_encoder: bool = False  # an encoder (or pool) this run loaded is this run's to close
     stop: threading.Event | None = None  # set by the caller (Ctrl-C): stop at the next safe point
     halt: threading.Event = field(default_factory=threading.Event)  # set on any failure: the encode thread stops too
+    closed: bool = False
+    _closing: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def stopping(self) -> bool:
@@ -90,13 +93,20 @@ class _Run:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             s = self.settings
-            self._encoder = load_encoder(self.index.model, s.device, s.batch_size, s.backend, workers=s.workers)
-            self._owns_encoder = True
+            encoder = load_encoder(self.index.model, s.device, s.batch_size, s.backend, workers=s.workers)
+            with self._closing:
+                if self.closed:  # the run ended while this (encode) thread was loading the model
+                    encoder.close()
+                    self.check()
+                self._encoder, self._owns_encoder = encoder, True
         return self._encoder
 
     def close(self) -> None:
-        if self._owns_encoder and self._encoder is not None:
-            self._encoder.close()
+        with self._closing:
+            self.closed = True
+            self.halt.set()
+            if self._owns_encoder and self._encoder is not None:
+                self._encoder.close()
 
     def tick(self, current: str = "") -> None:
         if self.progress:
@@ -271,31 +281,35 @@ def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], f
     batch: list[_Chunk] = []
     inflight: list[tuple[list[_Chunk], Future[Any]]] = []
     size = run.settings.index_batch
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="docsearch-encode") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docsearch-encode")
 
-        def submit(chunks: list[_Chunk]) -> None:
-            inflight.append((chunks, pool.submit(_encode, run, chunks)))
-            while len(inflight) > 1:  # one batch encoding while the next is prepared
-                _store(run, *inflight.pop(0), pending)
+    def submit(chunks: list[_Chunk]) -> None:
+        inflight.append((chunks, pool.submit(_encode, run, chunks)))
+        while len(inflight) > 1:  # one batch encoding while the next is prepared
+            _store(run, *inflight.pop(0), pending)
 
-        try:
-            for src in todo:
+    try:
+        for src in todo:
+            run.check()
+            for group in _source_chunks(run, src, known.get(src.abspath), fields, pending):
+                batch.extend(group)
+                while len(batch) >= size:
+                    submit(batch[:size])
+                    batch = batch[size:]
                 run.check()
-                for group in _source_chunks(run, src, known.get(src.abspath), fields, pending):
-                    batch.extend(group)
-                    while len(batch) >= size:
-                        submit(batch[:size])
-                        batch = batch[size:]
-                    run.check()
-                run.files_done += 1
-                run.tick(src.path)
-            if batch:
-                submit(batch)
-            while inflight:
-                _store(run, *inflight.pop(0), pending)
-        except BaseException:
-            run.halt.set()  # the encode thread stops at its next slice: leaving the pool does not wait a batch
-            raise
+            run.files_done += 1
+            run.tick(src.path)
+        if batch:
+            submit(batch)
+        while inflight:
+            _store(run, *inflight.pop(0), pending)
+    except BaseException:
+        # Not waiting for the encode thread: it stops at its next slice (or once the model has
+        # loaded), and what it encodes is not stored, so the run can close the index meanwhile.
+        run.halt.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     # Sources whose chunks were all already stored (resumed) have nothing outstanding.
     _complete(run, pending)
     run.tick()
@@ -340,7 +354,7 @@ def _slices(chunks: list[_Chunk], budget: int) -> Iterator[list[int]]:
 def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pending]) -> None:
     # BM25 here overlaps the encoder's work on the next batch.
     sparse = run.index.sparse_encoder(run.index.current_sparse).documents([c.text for c in chunks])
-    vectors, seconds = future.result()
+    vectors, seconds = _result(run, future)
     run.embed_seconds += seconds
     rows = vectors.tolist()  # one conversion per batch: per-row list() costs more than the upsert
     points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, rows, sparse, strict=True)]
@@ -350,6 +364,16 @@ def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pen
         pending[c.key].outstanding -= 1
     _complete(run, pending)
     run.index.commit()  # published for searches when due
+
+
+def _result(run: _Run, future: Future[Any]) -> Any:
+    """The encoder's answer, checking for a stop while it works: a forward pass on a busy CPU can
+    take seconds, and a stop does not wait for it (its vectors would not be stored anyway)."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except FutureTimeout:
+            run.check()
 
 
 def _source_chunks(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
