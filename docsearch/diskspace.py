@@ -5,6 +5,9 @@ full disk such a write cannot fail with an error, the kernel kills the process w
 every write docsearch makes to a shard is preceded by an estimate of what it needs and a check that
 that much is free, plus a reserve that keeps the index openable (a reader needs a little space for
 its view of it, SQLite for its journal).
+
+On a memory file system (tmpfs) even reading a hole of a sparse file through a memory map takes a
+page, and opening a shard reads some of its files whole: there the holes count as space needed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,45 @@ RESERVE_MIN = 4 * MIB  # always left free by a writer
 RESERVE_MAX = 256 * MIB
 RESERVE_SHARE = 0.01  # of the file system, between the two bounds
 PAGE_SLACK = 2 * MIB  # partly written pages of each file a batch touches, a new log segment's first pages
+
+
+MEMORY_FS = frozenset({"tmpfs", "ramfs", "shmem", "hugetlbfs"})
+
+
+def fs_type(path: Path) -> str:
+    """The type of the file system holding ``path`` ('' when unknown), from /proc/self/mounts."""
+    target = str(_existing(path).resolve())
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mounts") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                inside = target == point or target.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        return ""
+    return kind
+
+
+def holes_count(path: Path) -> bool:
+    """Whether reading a hole through a memory map takes space on the file system holding ``path``."""
+    return fs_type(path) in MEMORY_FS
+
+
+def holes(files: list[Path]) -> int:
+    """Bytes of the files' holes (apparent size beyond the allocated blocks)."""
+    total = 0
+    for f in files:
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        total += max(0, st.st_size - st.st_blocks * 512)
+    return total
 
 
 def free_bytes(path: Path) -> int:

@@ -14,7 +14,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..diskspace import MIB, PAGE_SLACK, allocated, ensure_free, free_bytes, is_disk_full, points_bytes, reserve
+from ..diskspace import (
+    MIB,
+    PAGE_SLACK,
+    allocated,
+    ensure_free,
+    holes_count,
+    is_disk_full,
+    points_bytes,
+    reserve,
+)
 from ..errors import DiskFullError, DocsearchError, StoreError
 from ..lock import WriterLock
 from ..types import SparseVector
@@ -24,7 +33,7 @@ from .edge import EdgeStore
 
 T = TypeVar("T")
 SHARD = "shard"
-NEW_SHARD = 2 * MIB  # a new shard's files before any point
+NEW_SHARD = 8 * MIB  # a new shard's files before any point (written whole on tmpfs)
 MIN_EVERY_S = 2.0  # at most one publication this often...
 OVERHEAD = 20  # ...and publishing may take at most 1/OVERHEAD of the run's time
 READER_KEEP = MIB  # what a reader leaves free beyond its view
@@ -35,8 +44,10 @@ class WriterStore:
 
     def __init__(self, index_dir: Path, dim: int, create: bool = True) -> None:
         self._dir, self._live = index_dir, index_dir / SHARD
+        self._holes = holes_count(index_dir)  # tmpfs: opening a shard may take its holes' worth
         new = not (self._live / "edge_config.json").is_file()
-        ensure_free(index_dir, NEW_SHARD if new else 0, "opening the index for writing")
+        need = NEW_SHARD if new else snapshots.load_holes(self._live) if self._holes else 0
+        ensure_free(index_dir, need, "opening the index for writing", keep=self._keep())
         self._edge = EdgeStore(self._live, dim, create)
         self._dirty = snapshots.is_stale(index_dir) or snapshots.current(index_dir) is None
         self._marked = False
@@ -53,8 +64,13 @@ class WriterStore:
                                     "command again (the index keeps what it had committed)") from exc
             raise
 
+    def _keep(self) -> int:
+        """Left free by every write: the reserve, and room for a reader's view of the index."""
+        live = snapshots.view_need(self._live, self._holes) if self._live.is_dir() else 0
+        return reserve(self._dir) + live
+
     def _write(self, need: int, doing: str, fn: Callable[..., T], *args: Any) -> T:
-        ensure_free(self._dir, need, doing)
+        ensure_free(self._dir, need, doing, keep=self._keep())
         if not self._marked:
             snapshots.mark_stale(self._dir)  # so a crash before the next publication is published later
             self._marked = True
@@ -62,7 +78,10 @@ class WriterStore:
         return self._guard(doing, fn, *args)
 
     def upsert(self, points: Sequence[StorePoint]) -> None:
-        self._write(points_bytes(points), f"storing {len(points)} chunks", self._edge.upsert, points)
+        # Room for the points, and for publishing them: a generation copies each changed file whole.
+        size = points_bytes(points)
+        need = 2 * size + snapshots.copy_need(self._live, self._dir)
+        self._write(need, f"storing {len(points)} chunks", self._edge.upsert, points)
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
@@ -84,7 +103,8 @@ class WriterStore:
         if not self._dirty or (not force and now - self._last_end < max(MIN_EVERY_S, OVERHEAD * self._last_cost)):
             return False
         self._guard("flushing the index", self._edge.flush)
-        ensure_free(self._dir, snapshots.copy_need(self._live, self._dir), "publishing the index for searches")
+        ensure_free(self._dir, snapshots.copy_need(self._live, self._dir), "publishing the index for searches",
+                    keep=self._keep())
         self._guard("publishing the index for searches", snapshots.publish, self._live, self._dir, self._edge.count())
         snapshots.clear_stale(self._dir)
         self._marked = self._dirty = False
@@ -145,11 +165,14 @@ class ReaderStore:
         return self._view.gen if self._view else None
 
     def _latest(self) -> snapshots.Generation:
+        failed = None
         if snapshots.is_stale(self._dir) or snapshots.current(self._dir) is None:
-            self._publish_for_a_gone_writer()
+            failed = self._publish_for_a_gone_writer()
         gen = snapshots.current(self._dir)
         if gen is not None:
             return gen
+        if failed is not None:
+            raise failed
         holder = WriterLock(self._dir, self._name).holder()
         if holder is not None:
             raise StoreError(f"index {self._name!r} has no committed state to search yet: {holder.describe()} "
@@ -157,27 +180,33 @@ class ReaderStore:
         raise StoreError(f"index {self._name!r} has nothing stored yet (add documents with: docsearch index PATH "
                          f"--index {self._name})")
 
-    def _publish_for_a_gone_writer(self) -> None:
+    def _publish_for_a_gone_writer(self) -> DocsearchError | None:
         """Writes that no generation holds (a writer killed, or one made before generations existed):
-        publish them, unless a writer is at work (it will) or there is no room (keep the last one)."""
-        if not (self._dir / SHARD / "edge_config.json").is_file() or free_bytes(self._dir) < 2 * reserve(self._dir):
-            return
+        publish them, unless a writer is at work (it will) or there is no room (the last one stays;
+        the error is returned, for when there is no last one)."""
+        if not (self._dir / SHARD / "edge_config.json").is_file():
+            return None
         lock = WriterLock(self._dir, self._name)
         if not lock.try_acquire("docsearch (publishing the last writes for searches)"):
-            return
+            return None
         try:
             writer = WriterStore(self._dir, self._dim, create=False)
             writer._dirty = True
-            writer.close()
-        except DocsearchError:
-            pass
+            try:
+                writer.commit(force=True)
+            finally:
+                writer.close()
+        except DocsearchError as exc:
+            return exc
         finally:
             lock.release()
+        return None
 
     def _open(self, gen: snapshots.Generation) -> None:
         for attempt in range(3):
-            ensure_free(self._dir, snapshots.view_need(gen.path), f"opening index {self._name!r} for searching",
-                        keep=READER_KEEP, after="free some space and search again")
+            ensure_free(self._dir, snapshots.view_need(gen.path, holes_count(self._dir)),
+                        f"opening index {self._name!r} for searching", keep=READER_KEEP,
+                        after="free some space and search again")
             try:
                 view = snapshots.View(self._dir, gen)
                 break

@@ -37,6 +37,9 @@ SKIP_DIRS = ("wal", "temp_segments")  # not part of a committed state
 # Written by Qdrant only while data is added, never while it is read: shared by hard links.
 BULK = ("page_*.dat", "chunk_*.mmap", "matrix.dat", "quantized.data", "links*.bin", "inverted_index.dat",
         "point_to_values.bin", "values_to_points.bin", "id_tracker.e2i", "id_tracker.i2e")
+# Read page by page when a query needs them; every other file Qdrant reads whole when it loads a
+# shard (dense vectors kept in RAM, keyword indexes, trackers), which on tmpfs fills their holes.
+ON_DEMAND = ("payload_storage", "vector_storage-bm25")
 SETTLED_NS = 2_000_000_000  # a file reused must have been untouched this long before it was copied
 STALE_VIEW_S = 10.0  # a reader's lock file younger than this may not be locked yet
 
@@ -209,9 +212,39 @@ def _write_atomic(path: Path, text: str) -> None:
 # --- the readers' side -------------------------------------------------------------------------
 
 
-def view_need(gen: Path) -> int:
-    """Bytes a reader's view of a generation takes: the copies of its small files."""
-    return sum((gen / rel).stat().st_blocks * 512 for rel in _files(gen) if not _bulk(rel))
+def view_need(gen: Path, count_holes: bool = False) -> int:
+    """Bytes a reader's view of a shard's files takes: the copies of its small files, and, where
+    reading a hole takes space (tmpfs), the holes that loading it reads (once for all views in
+    the linked files, once per view in the copies)."""
+    total = 0
+    for rel in _files(gen):
+        try:
+            st = (gen / rel).stat()
+        except OSError:
+            continue
+        allocated = st.st_blocks * 512
+        total += 0 if _bulk(rel) else allocated
+        if count_holes and not _on_demand(rel):
+            total += max(0, st.st_size - allocated)
+    return total
+
+
+def load_holes(shard: Path) -> int:
+    """The holes that loading a shard reads (what it takes on tmpfs)."""
+    total = 0
+    for rel in _files(shard):
+        if _on_demand(rel):
+            continue
+        try:
+            st = (shard / rel).stat()
+        except OSError:
+            continue
+        total += max(0, st.st_size - st.st_blocks * 512)
+    return total
+
+
+def _on_demand(rel: str) -> bool:
+    return any(part in ON_DEMAND for part in Path(rel).parts)
 
 
 def _bulk(rel: str) -> bool:
