@@ -227,3 +227,44 @@ def test_an_unreachable_server_is_one_line_in_seconds_without_warnings(tmp_path:
     assert time.monotonic() - t0 < 20  # a process start with its imports, and a refused connection
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"error: cannot reach Qdrant at {url}: [Errno 111] Connection refused"]
+
+
+# --- with the real model, and memory ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_real_index_run_within_seconds(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    docs = corpus(tmp_path / "docs", 150, "quince")
+    env = {**os.environ, "DOCSEARCH_HOME": str(home), "DOCSEARCH_INDEX_BATCH": "16"}
+    writer = subprocess.Popen([sys.executable, "-m", "docsearch", "index", str(docs), "--index", "t"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: done_sources(home) >= 16, seconds=300)
+    t0 = time.monotonic()
+    os.killpg(writer.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(writer.pid, signal.SIGINT)
+    code, _, err = finish(writer)
+    took = time.monotonic() - t0
+    assert code == 130 and "terminate" not in err and "Traceback" not in err, err
+    assert took < 5.0, f"Ctrl-C took {took:.1f} s"
+    rerun = subprocess.run([sys.executable, "-m", "docsearch", "index", str(docs), "--index", "t", "--quiet"],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert done_sources(home) == 150
+
+
+@pytest.mark.slow
+def test_a_5_mb_single_line_file_is_indexed_in_bounded_memory(tmp_path: Path) -> None:
+    if not Path("/usr/bin/time").exists():
+        pytest.skip("no /usr/bin/time")
+    words = ["tomato", "bread", "river", "stone", "garden", "light", "mirror", "water", "flour", "sky"]
+    line = " ".join(words[(i * 7 + i // 3) % len(words)] + ("." if i % 17 == 0 else "") for i in range(900_000))
+    root = write_files(tmp_path / "docs", {"one-line.txt": line[: 5 << 20]})
+    peak = tmp_path / "peak"
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", str(peak), sys.executable, str(FAKE_CLI), "index",
+                           str(root), "--index", "t", "--quiet"], env=env_for(tmp_path / "home"), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rss_mib = int(peak.read_text().split()[-1]) / 1024
+    assert rss_mib < 500, f"peak RSS {rss_mib:.0f} MiB"  # 1.4 GB before chunking went window by window
