@@ -91,13 +91,21 @@ def _copy_data(fi: int, fo: int, size: int) -> None:
                 return  # only a hole is left
             raise
         end = os.lseek(fi, start, os.SEEK_HOLE)
-        pos = start
-        while pos < end:
-            n = os.copy_file_range(fi, fo, end - pos, pos, pos)
-            if n == 0:
-                break
-            pos += n
+        _copy_range(fi, fo, start, end)
         offset = end
+
+
+def _copy_range(fi: int, fo: int, start: int, end: int) -> None:
+    pos = start
+    while pos < end:
+        if hasattr(os, "copy_file_range"):  # Linux: in the kernel, no trip through user space
+            n = os.copy_file_range(fi, fo, end - pos, pos, pos)
+        else:
+            data = os.pread(fi, min(end - pos, 1 << 20), pos)
+            n = os.pwrite(fo, data, pos) if data else 0
+        if n == 0:
+            return
+        pos += n
 
 
 # --- the writer's side -------------------------------------------------------------------------
