@@ -37,3 +37,15 @@ class StoreError(DocsearchError):
 
 class DataError(DocsearchError):
     """Training or evaluation data is missing or has no usable rows."""
+
+
+class IndexBusyError(DocsearchError):
+    """Another process is writing the index (one writer at a time)."""
+
+
+class DiskFullError(StoreError):
+    """Not enough free disk space for a write; nothing was half-written."""
+
+
+class Interrupted(DocsearchError):
+    """A run stopped at a safe point because it was asked to (Ctrl-C); the index is consistent."""

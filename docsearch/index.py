@@ -13,6 +13,10 @@ store was created), so a lost or foreign ``index.json`` can never relabel them; 
 :meth:`Index.open` checks, in about a millisecond (200k chunks), that ``index.json`` agrees with that record
 and that the store holds as many points as the manifest lists chunks (``docsearch.integrity``
 has the full check and the repairs).
+
+One writer at a time: ``open_or_create`` and ``create`` take the index's writer lock (``lock``)
+and ``close`` releases it. Readers (``open``) take no lock: they search the newest state the writer
+has published, and never wait for it (``store.shared``).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from functools import cached_property
 from pathlib import Path
@@ -29,8 +35,10 @@ from typing import Any
 from . import __version__
 from . import languages as lang
 from .auto import DEFAULT as AUTO_DEFAULT
+from .diskspace import is_disk_full
 from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder, sparse_id
-from .errors import IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
+from .errors import DiskFullError, IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
+from .lock import LOCK_FILE, Holder, WriterLock
 from .manifest import MANIFEST_FILE, Manifest
 from .model import ModelDir
 from .settings import Settings
@@ -152,6 +160,8 @@ class IndexInfo:
     bytes_on_disk: int
     model_languages: tuple[str, ...] | None = None  # as the model's card says; None: unknown
     warnings: tuple[str, ...] = ()
+    committed: float = 0.0  # when the state shown was published (a reader's view); 0: the live shard
+    writer: str = ""  # who is writing the index now, if anyone
 
 
 def read_meta(index_dir: Path) -> IndexMeta:
@@ -177,19 +187,28 @@ def read_meta(index_dir: Path) -> IndexMeta:
 
 def write_meta(index_dir: Path, meta: IndexMeta) -> None:
     index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = index_dir / (META_FILE + ".tmp")
-    tmp.write_text(json.dumps(meta.to_json(), indent=2) + "\n")
-    os.replace(tmp, index_dir / META_FILE)  # atomic: a crash never leaves half a file
+    tmp = index_dir / f"{META_FILE}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(meta.to_json(), indent=2) + "\n")
+        os.replace(tmp, index_dir / META_FILE)  # atomic: a crash never leaves half a file
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFullError(f"disk full: cannot update {index_dir / META_FILE}; free some space and run the "
+                                "same command again") from exc
+        raise
 
 
 class Index:
     """An open index. ``Index.open`` for one that exists, ``Index.create`` for a new one; the store
     and manifest open on first use, and ``close`` closes what was opened."""
 
-    def __init__(self, settings: Settings, meta: IndexMeta, writable: bool = False) -> None:
+    def __init__(self, settings: Settings, meta: IndexMeta, writable: bool = False,
+                 lock: WriterLock | None = None) -> None:
         self.settings = settings
         self.meta = meta
         self.writable = writable  # a writer creates the store on first use; a reader requires it
+        self.lock = lock  # held by a writer until close
         self._store: Store | None = None
         self._manifest: Manifest | None = None
 
@@ -217,9 +236,28 @@ class Index:
                 raise
         return index
 
+    @staticmethod
+    def lock_for_writing(settings: Settings, wait: bool | None = None,
+                         on_wait: Callable[[Holder | None], None] | None = None,
+                         stop: threading.Event | None = None) -> WriterLock:
+        """The index's writer lock, taken: waiting for another writer when ``wait`` (default: the
+        ``wait`` setting), else refusing at once (:class:`IndexBusyError`, naming it)."""
+        lock = WriterLock(settings.index_dir, settings.index)
+        lock.acquire(settings.wait if wait is None else wait, on_wait=on_wait, stop=stop)
+        return lock
+
     @classmethod
-    def create(cls, settings: Settings, model: ModelDir) -> Index:
+    def create(cls, settings: Settings, model: ModelDir, lock: WriterLock | None = None) -> Index:
         """A new, empty index for ``model``, chunked as ``settings`` say (capped at the model's window)."""
+        lock = lock or cls.lock_for_writing(settings)
+        try:
+            return cls(settings, cls._new_meta(settings, model), writable=True, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @staticmethod
+    def _new_meta(settings: Settings, model: ModelDir) -> IndexMeta:
         limit = model.max_seq_length
         meta = IndexMeta(
             name=settings.index, model=model.name, model_id=model.id, fingerprint=model.fingerprint, dim=model.dim,
@@ -231,20 +269,30 @@ class Index:
             # Rows left from vectors that are gone would make a rerun call their sources unchanged.
             (settings.index_dir / stale).unlink(missing_ok=True)
         write_meta(settings.index_dir, meta)
-        return cls(settings, meta, writable=True)
+        return meta
 
     @classmethod
-    def open_or_create(cls, settings: Settings, rebuild: bool = False) -> Index:
-        """What ``docsearch index`` works on: the existing index (its model checked against a named
-        one); one whose index.json is lost but whose store is there, recovered from the store's
-        record (the same model only); or a new one for the named model or the default."""
-        if rebuild:
-            drop(settings)
-        if not cls.exists(settings) and has_store(settings):
-            write_meta(settings.index_dir, recover_meta(settings))
-        if cls.exists(settings):
-            return cls.open(settings, writable=True)
-        return cls.create(settings, ModelDir.resolve(settings.model_or_default))
+    def open_or_create(cls, settings: Settings, rebuild: bool = False, wait: bool | None = None,
+                       on_wait: Callable[[Holder | None], None] | None = None,
+                       stop: threading.Event | None = None) -> Index:
+        """What ``docsearch index`` works on, with the writer lock held: the existing index (its
+        model checked against a named one); one whose index.json is lost but whose store is there,
+        recovered from the store's record (the same model only); or a new one for the named model
+        or the default."""
+        lock = cls.lock_for_writing(settings, wait, on_wait, stop)
+        try:
+            if rebuild:
+                drop(settings)
+            if not cls.exists(settings) and has_store(settings):
+                write_meta(settings.index_dir, recover_meta(settings))
+            if cls.exists(settings):
+                index = cls.open(settings, writable=True)
+                index.lock = lock
+                return index
+            return cls.create(settings, ModelDir.resolve(settings.model_or_default), lock)
+        except BaseException:
+            lock.release()
+            raise
 
     # --- parts -----------------------------------------------------------------------------
 
@@ -262,13 +310,15 @@ class Index:
 
     @property
     def store(self) -> Store:
-        """The vectors. A writer creates them on first use, and records in them what made them
-        (an index from before records gets one on its first write)."""
+        """The vectors: the writer's live store (created on first use, with a record of what made
+        the vectors; an index from before records gets one on its first write), or a reader's view
+        of the newest committed state (a long-lived reader moves to a newer one as the writer
+        publishes it)."""
         if self._store is None:
             s = self.settings
             try:
                 store = open_store(self.dir, self.meta.dim, s.qdrant_url, s.qdrant_api_key, self.meta.collection,
-                                   create=self.writable)
+                                   create=self.writable, role="writer" if self.writable else "reader")
             except IndexDamagedError as exc:
                 raise IndexDamagedError(f"{exc}; rebuild it with: {self._rebuild}") from exc
             try:
@@ -278,7 +328,15 @@ class Index:
                 store.close()
                 raise
             self._store = store
+        elif not self.writable and self._store.refresh():
+            meta = read_meta(self.dir)
+            if meta.fingerprint == self.meta.fingerprint:
+                self.meta = meta  # fusion, auto mode and BM25 state as the writer left them
         return self._store
+
+    def commit(self, force: bool = False) -> bool:
+        """Publish what is stored for readers (when due, or now if ``force``); True if it did."""
+        return self._store.commit(force) if self._store is not None else False
 
     @property
     def _rebuild(self) -> str:
@@ -356,6 +414,8 @@ class Index:
         record = self.store.record()
         if record is not None:
             self.check_record(meta_from_record(record, f"index {self.name!r}"))
+        if not self.writable and WriterLock(self.dir, self.name).holder() is not None:
+            return  # a run is writing: the published state lags its manifest until the run ends
         tally = self.manifest.tally()
         low, high = tally.chunks, tally.chunks + tally.pending_chunks
         points = self.store.count(exact=False)
@@ -392,8 +452,10 @@ class Index:
             )
 
     def update(self, **changes: Any) -> IndexMeta:
-        """Change recorded metadata (atomically on disk)."""
-        self.meta = replace(self.meta, **changes)
+        """Change recorded metadata (atomically on disk), over what is on disk now: another process
+        may have changed other fields (a reader storing tuned fusion while a writer runs)."""
+        base = read_meta(self.dir) if self.exists(self.settings) else self.meta
+        self.meta = replace(base, **changes)
         write_meta(self.dir, self.meta)
         return self.meta
 
@@ -403,19 +465,26 @@ class Index:
 
     def info(self) -> IndexInfo:
         sources, documents, chunks = self.manifest.totals()
-        # Allocated blocks, not apparent size: Qdrant preallocates sparse mmap files.
-        size = sum(p.stat().st_blocks * 512 for p in self.dir.rglob("*") if p.is_file())
+        store = self.store
+        generation = getattr(store, "generation", None)
+        holder = None if self.lock is not None else WriterLock(self.dir, self.name).holder()
         warning = self.language_warning
-        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, self.store.count(), size,
-                         self.model_languages, (warning,) if warning else ())
+        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, store.count(),
+                         _disk_usage(self.dir), self.model_languages, (warning,) if warning else (),
+                         generation.published if generation else 0.0, holder.describe() if holder else "")
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._manifest is not None:
-            self._manifest.close()
-            self._manifest = None
+        try:
+            if self._store is not None:
+                store, self._store = self._store, None
+                store.close()
+        finally:
+            if self._manifest is not None:
+                self._manifest.close()
+                self._manifest = None
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
     def __enter__(self) -> Index:
         return self
@@ -424,8 +493,25 @@ class Index:
         self.close()
 
 
+def _disk_usage(path: Path) -> int:
+    """Allocated blocks, not apparent size (Qdrant preallocates sparse files), each file once
+    (published states and readers' views share files by hard links)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if p.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
 def drop(settings: Settings) -> None:
-    """Remove an index: its folder, and its collection when it lives on a server (found by the
+    """Remove an index: its folder (all but the writer lock, which the caller holds, and readers'
+    views, which their readers remove), and its collection when it lives on a server (found by the
     default name when index.json is lost or damaged)."""
     index_dir = settings.index_dir
     if settings.qdrant_url:
@@ -435,8 +521,15 @@ def drop(settings: Settings) -> None:
             collection = _collection(settings)
         if has_store(settings, collection):
             open_store(index_dir, 0, settings.qdrant_url, settings.qdrant_api_key, collection, create=False).drop()
-    if index_dir.exists():
-        shutil.rmtree(index_dir)
+    if not index_dir.exists():
+        return
+    for entry in index_dir.iterdir():
+        if entry.name in (LOCK_FILE, "readers"):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _collection(settings: Settings) -> str:

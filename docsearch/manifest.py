@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DocsearchError, IndexDamagedError
+from .diskspace import is_disk_full
+from .errors import DiskFullError, DocsearchError, IndexDamagedError
 
 MANIFEST_FILE = "manifest.sqlite"
 _COLUMNS = "key, path, size, mtime_ns, hash, state, ids, docs, updated, chunks, langs"
@@ -86,6 +87,9 @@ class Manifest:
         try:
             yield
         except sqlite3.OperationalError as exc:  # locked, read-only, out of disk: not damage
+            if is_disk_full(exc):
+                raise DiskFullError(f"disk full: cannot update the manifest in {self.path.parent}; free some "
+                                    "space and run the same command again") from exc
             raise DocsearchError(f"cannot use the manifest {self.path}: {exc}") from exc
         except (sqlite3.DatabaseError, ValueError) as exc:  # not a database, malformed, bad JSON in a row
             raise IndexDamagedError(f"the manifest {self.path} is damaged ({exc}){self._fix}") from exc
@@ -95,6 +99,18 @@ class Manifest:
             cur = self._db.execute("SELECT key, path, size, mtime_ns, hash, state, ids, docs, langs FROM sources")
             return {r[0]: SourceRow(r[0], r[1], r[2], r[3], r[4], r[5], tuple(json.loads(r[6])), r[7],
                                     json.loads(r[8]) if r[8] else None) for r in cur}
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A transaction; a full disk rolls it back and says so in one line."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(f"disk full: cannot update the manifest in {self._path.parent}; free some "
+                                    "space and run the same command again") from exc
+            raise
 
     def put(self, rows: Iterable[SourceRow]) -> None:
         values = [(r.key, r.path, r.size, r.mtime_ns, r.hash, r.state, json.dumps(list(r.ids)), r.docs, time.time(),

@@ -198,7 +198,7 @@ def test_an_english_folder_keeps_the_english_bm25_bit_for_bit_and_gets_no_warnin
         ids = [pid for page in index.store.texts() for pid, _ in page]
         texts = {pid: t for page in index.store.texts() for pid, t in page}
     with Index.open(settings) as index:
-        shard = index.store._shard  # type: ignore[attr-defined]
+        shard = index.store.edge._shard  # type: ignore[attr-defined]  # the reader's view of the shard
         for record in shard.retrieve(ids, with_payload=False, with_vector=True):
             stored = record.vector["bm25"]
             expected = Bm25Encoder("english").documents([texts[str(record.id)]])[0]
@@ -268,7 +268,7 @@ def test_an_index_whose_bm25_no_longer_fits_its_languages_is_recomputed_in_each_
         tmp_path: Path) -> None:
     settings, root, _ = build(tmp_path, {f"de/{k}": v for k, v in GERMAN.items()} | {f"zh/{k}": v for k, v in CHINESE.items()})
     # As if made by a docsearch whose BM25 tokenized everything as English.
-    with Index.open(settings) as index:
+    with Index.open(settings, writable=True) as index:
         english = Bm25Encoder("english")
         index.store.set_sparse([(pid, english.documents([t])[0]) for page in index.store.texts() for pid, t in page])
         index.update(sparse=DEFAULT_SPARSE_ID)

@@ -1,13 +1,16 @@
 """The typer app, its consoles and shared options, and the one place errors are reported.
 
 Every command registers through :func:`command`, which turns a :class:`DocsearchError` into one
-red line on stderr and exit code 1, and Ctrl-C into exit code 130. Commands are thin: they read
+red line on stderr and exit code 1, and Ctrl-C (or a run that stopped for it) into exit code 130. Commands are thin: they read
 flags into :class:`Settings`, call the library, and render what it returns.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -15,7 +18,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import DocsearchError
+from ..errors import DocsearchError, Interrupted
 from ..settings import Settings, load_settings
 
 app = typer.Typer(
@@ -49,6 +52,17 @@ def report_error(exc: BaseException) -> None:
     err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False, soft_wrap=True)
 
 
+def _leave_now_if_threads_linger(code: int) -> None:
+    """After a stop the index is closed and its lock released; a worker thread still finishing a
+    forward pass or a model load has nothing left to protect, and waiting for it (interpreter exit
+    joins it) would make Ctrl-C slow again. So leave at once, without the interpreter's teardown
+    (which is also where torch's threads could abort the process)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def command(name: str | None = None, interrupted: str | None = None) -> Callable[[F], F]:
     """Register a command whose library errors become one red line and exit code 1; ``interrupted``
     is what Ctrl-C says (exit code 130)."""
@@ -58,6 +72,11 @@ def command(name: str | None = None, interrupted: str | None = None) -> Callable
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except Interrupted as exc:
+                tail = f"; {interrupted}" if interrupted else ""
+                err.print(f"[yellow]interrupted:[/] {exc}{tail}", highlight=False)
+                _leave_now_if_threads_linger(130)
+                raise typer.Exit(130) from None
             except DocsearchError as exc:
                 report_error(exc)
                 raise typer.Exit(1) from None

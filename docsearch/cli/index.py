@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..index import Index
 from ..indexer import IndexProgress, index_paths
+from ..lock import Holder
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
 from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
@@ -34,25 +40,63 @@ def index(
     backend: BackendOpt = None, device: DeviceOpt = None,
     workers: Annotated[Optional[int], typer.Option(
         min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
+    wait: Annotated[Optional[bool], typer.Option(
+        "--wait/--no-wait", help="If another process is writing this index, wait for it (default: refuse).")] = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
     s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
-                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers)
+                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers, wait=wait)
     defaults = RecordFields()
     fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
-    if quiet:
-        report = index_paths(s, [str(p) for p in paths], fields, rebuild)
-    else:
-        report = _index_with_progress(s, paths, fields, rebuild)  # progress goes to stderr
+    stop = threading.Event()
+    with _ctrl_c_stops(stop):
+        if quiet:
+            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s))
+        else:
+            report = _index_with_progress(s, paths, fields, rebuild, stop)  # progress goes to stderr
     if json_out:
         sys.stdout.write(report_json(report) + "\n")
     elif not quiet:
         print_report(out, report, verbose)
 
 
-def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool) -> IndexReport:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+@contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """For the duration of a run: the first Ctrl-C asks it to stop at its next safe point (within
+    a forward pass of the encoder), and says so; later ones only say it is still stopping, since
+    killing the process while it closes the shard is what must not happen. The previous handler
+    is put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    presses = 0
 
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        stop.set()
+        text = ("stopping: finishing the batch being stored…" if presses == 1
+                else "still stopping: closing the index so that it stays consistent…")
+        os.write(2, f"\n{text}\n".encode())  # no locks taken in a signal handler: not rich's console
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _waiting(s: Settings) -> Any:
+    def on_wait(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another process"
+        err.print(f"[dim]waiting: index {s.index!r} is being written by {who}…[/]", highlight=False)
+
+    return on_wait
+
+
+def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool,
+                         stop: threading.Event) -> IndexReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("[bold blue]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.0f}/s"), TimeElapsedColumn(),
@@ -64,7 +108,8 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
             bar.update(task, total=p.files_total or None, completed=p.files_done, chunks=p.chunks,
                        rate=p.chunks_per_s, current=p.current[-40:])
 
-        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update)
+        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
+                           on_wait=_waiting(s))
 
 
 @command()

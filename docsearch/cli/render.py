@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -159,6 +160,10 @@ def info_table(info: Any) -> Table:
         ("auto", f"{m.auto.label()}: {m.auto_reason or 'default (chosen on the next index run)'}"),
         ("size on disk", _bytes(info.bytes_on_disk)), ("docsearch", m.version),
     ]
+    if getattr(info, "committed", 0.0):
+        rows.insert(2, ("committed", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.committed))))
+    if getattr(info, "writer", ""):
+        rows.insert(2, ("being written", f"by {info.writer} (counts: its last committed batch)"))
     for k, v in rows:
         table.add_row(k, v)
     for w in info.warnings:

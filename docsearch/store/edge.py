@@ -211,6 +211,20 @@ class EdgeStore:
         self._shard.flush()
         self._shard.optimize()
 
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def flush(self) -> None:
+        """Persist every acknowledged write into the segments (after this they hold everything)."""
+        self._shard.flush()
+
+    def commit(self, force: bool = False) -> bool:
+        return False  # the shard itself: nobody to publish for (see shared.WriterStore)
+
+    def refresh(self) -> bool:
+        return False
+
     def drop(self) -> None:
         self._shard.close()  # the indexer removes the folder
 
