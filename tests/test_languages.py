@@ -308,7 +308,8 @@ def test_cli_a_foreign_folder_is_searchable_by_sparse_and_warned_about_once(
     found = ds("search", query, "--mode", "sparse", "--json", "-k", "3", home=home)
     assert found.returncode == 0, found.stderr
     answer = json.loads(found.stdout)
-    assert list(answer) == ["query", "results"] and answer["results"][0]["doc"] == doc
+    assert list(answer) == ["query", "mode", "fusion", "results"] and answer["results"][0]["doc"] == doc
+    assert (answer["mode"], answer["fusion"]) == ("sparse", None)
     info = ds("info", home=home)
     assert info.returncode == 0 and language in info.stdout and "warning" in info.stdout
 
