@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -52,15 +51,15 @@ def report_error(exc: BaseException) -> None:
     err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False, soft_wrap=True)
 
 
-def _leave_now_if_threads_linger(code: int) -> None:
-    """After a stop the index is closed and its lock released; a worker thread still finishing a
-    forward pass or a model load has nothing left to protect, and waiting for it (interpreter exit
-    joins it) would make Ctrl-C slow again. So leave at once, without the interpreter's teardown
-    (which is also where torch's threads could abort the process)."""
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+def _leave_now(code: int) -> None:
+    """After a stop the index is closed and its lock released. Leave at once, without the
+    interpreter's teardown: a worker thread still finishing a forward pass or a model load has
+    nothing left to protect (waiting for it would make Ctrl-C slow again, and torch's threads can
+    abort the process there), and a further Ctrl-C during teardown, when Python has put the default
+    handler back, would kill the process by the signal instead of exiting with ``code``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def command(name: str | None = None, interrupted: str | None = None) -> Callable[[F], F]:
@@ -75,8 +74,7 @@ def command(name: str | None = None, interrupted: str | None = None) -> Callable
             except Interrupted as exc:
                 tail = f"; {interrupted}" if interrupted else ""
                 err.print(f"[yellow]interrupted:[/] {exc}{tail}", highlight=False)
-                _leave_now_if_threads_linger(130)
-                raise typer.Exit(130) from None
+                _leave_now(130)
             except DocsearchError as exc:
                 report_error(exc)
                 raise typer.Exit(1) from None

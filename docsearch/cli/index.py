@@ -83,7 +83,10 @@ def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # Once a stop was asked for, the process is on its way out: a further Ctrl-C, however soon
+        # after the run stopped, must not kill it mid-exit, so the handler stays.
+        if not presses:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _waiting(s: Settings) -> Any:
