@@ -27,8 +27,6 @@ class IndexNotFoundError(DocsearchError):
     """No index of that name exists."""
 
 
-class IndexBusyError(DocsearchError):
-    """Another process is changing the index (an index run, a re-embedding, a rollback)."""
 class IndexDamagedError(DocsearchError):
     """A part of an index (index.json, the manifest, the store) is unreadable, or the parts disagree."""
 
@@ -39,3 +37,15 @@ class StoreError(DocsearchError):
 
 class DataError(DocsearchError):
     """Training or evaluation data is missing or has no usable rows."""
+
+
+class IndexBusyError(DocsearchError):
+    """Another process is writing the index (one writer at a time)."""
+
+
+class DiskFullError(StoreError):
+    """Not enough free disk space for a write; nothing was half-written."""
+
+
+class Interrupted(DocsearchError):
+    """A run stopped at a safe point because it was asked to (Ctrl-C); the index is consistent."""

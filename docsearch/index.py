@@ -1,15 +1,9 @@
 """An index: one folder that owns its metadata, manifest, store, model check and fusion settings.
 
 ``index.json`` records what reproduces and checks the index (model name, id and weight
-fingerprint, vector size, variant, chunking, fusion, sparse encoder, store backend, encoder
-backends, docsearch version, the model's lineage). The manifest (SQLite) records each source. The
+fingerprint, vector size, variant, chunking, fusion, sparse encoder, documents per language, store
+backend, encoder backends, docsearch version). The manifest (SQLite) records each source. The
 store holds the vectors, in an Edge shard inside the folder or in a collection on a Qdrant server.
-
-``index.json`` is also the pointer to the index's data: ``data`` names the folder (inside the index
-folder) that holds the shard and the manifest, "" for the index folder itself. Re-embedding with
-another model builds a new data folder beside the live one and switches by replacing ``index.json``
-(one atomic rename, :mod:`docsearch.reembed`), so a reader sees the old index or the new one, never
-half of each; ``index.prev.json`` keeps what the switch replaced, for one rollback.
 
 Every part of docsearch that touches an index (indexer, searcher, eval, the interactive session,
 training from feedback) goes through :class:`Index`, so the on-disk format lives here alone.
@@ -19,24 +13,39 @@ store was created), so a lost or foreign ``index.json`` can never relabel them; 
 :meth:`Index.open` checks, in about a millisecond (200k chunks), that ``index.json`` agrees with that record
 and that the store holds as many points as the manifest lists chunks (``docsearch.integrity``
 has the full check and the repairs).
+
+One writer at a time: ``open_or_create`` and ``create`` take the index's writer lock (``lock``)
+and ``close`` releases it. Readers (``open``) take no lock: they search the newest state the writer
+has published, and never wait for it (``store.shared``).
+
+``index.json`` is also the pointer to the index's data: ``data`` names the folder (inside the index
+folder) that holds the shard, its published states and the manifest, "" for the index folder
+itself. Re-embedding with another model builds a new data folder beside the live one and switches
+by replacing ``index.json`` (one atomic rename, :mod:`docsearch.reembed`), so a reader sees the old
+index or the new one, never half of each; ``index.prev.json`` keeps what the switch replaced, for
+one rollback.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from . import languages as lang
 from .auto import DEFAULT as AUTO_DEFAULT
-from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder
-from .errors import IndexBusyError, IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
+from .diskspace import is_disk_full
+from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder, sparse_id
+from .errors import DiskFullError, IndexBusyError, IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
+from .lock import LOCK_FILE, Holder, WriterLock
 from .manifest import MANIFEST_FILE, Manifest
 from .model import ModelDir
 from .settings import Settings
@@ -46,8 +55,8 @@ from .types import Fusion
 META_FILE = "index.json"
 RECORD_FORMAT = 1
 PREVIOUS_FILE = "index.prev.json"  # the index a re-embedding replaced: what a rollback restores
-LOCK_FILE = ".lock"
-_DATA_FILES = ("shard", "manifest.sqlite", "manifest.sqlite-wal", "manifest.sqlite-shm")  # data="" layout
+# What the data folder "" (the index folder itself) holds; readers' views are their readers' to remove.
+_DATA_FILES = ("shard", "published", "manifest.sqlite", "manifest.sqlite-wal", "manifest.sqlite-shm")
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,9 @@ class IndexMeta:
     auto: Fusion = AUTO_DEFAULT  # auto mode's, chosen from the index's own text (docsearch.auto)
     auto_reason: str = ""  # why; "" until an index run has chosen
     sparse: str = DEFAULT_SPARSE_ID  # the sparse encoder that made the BM25 vectors; "" for none
+    # Documents per detected language ("und": undetermined), most first; None for an index made
+    # before languages were detected (its BM25 is English, and nothing is known to warn about).
+    languages: dict[str, int] | None = None
     version: str = ""
     created: float = 0.0
     data: str = ""  # the folder holding the shard and manifest, relative to the index's; "": the index's own
@@ -112,7 +124,7 @@ class IndexMeta:
             data.pop("auto", None)  # made before auto mode: the default, until the next index run chooses
         data["embedders"] = tuple(data.get("embedders") or (data.get("embedder", "torch"),))
         data.setdefault("sparse", "")  # written before sparse vectors were recorded: assume none
-        data["lineage"] = tuple(Lineage.from_json(step) for step in data.get("lineage") or ())
+        data["lineage"] = tuple(Lineage.from_json(step) for step in data.get("lineage") or () if isinstance(step, dict))
         known = {f for f in cls.__dataclass_fields__}
         return cls(fusion=fusion, **{k: v for k, v in data.items() if k in known})
 
@@ -182,6 +194,10 @@ class IndexInfo:
     chunks: int
     points: int
     bytes_on_disk: int
+    model_languages: tuple[str, ...] | None = None  # as the model's card says; None: unknown
+    warnings: tuple[str, ...] = ()
+    committed: float = 0.0  # when the state shown was published (a reader's view); 0: the live shard
+    writer: str = ""  # who is writing the index now, if anyone
     previous: IndexMeta | None = None  # what a rollback would restore
 
 
@@ -209,12 +225,19 @@ def read_meta(index_dir: Path) -> IndexMeta:
 def write_meta(index_dir: Path, meta: IndexMeta, name: str = META_FILE) -> None:
     """Write ``index.json`` (or ``name``) whole, or not at all: the one rename is what switches an index."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    tmp = index_dir / (name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(json.dumps(meta.to_json(), indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())  # on disk before the rename makes it the index
-    os.replace(tmp, index_dir / name)  # atomic: a crash never leaves half a file
+    tmp = index_dir / f"{name}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(meta.to_json(), indent=2) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())  # on disk before the rename makes it the index
+        os.replace(tmp, index_dir / name)  # atomic: a crash never leaves half a file
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise DiskFullError(f"disk full: cannot update {index_dir / name}; free some space and run the "
+                                "same command again") from exc
+        raise
 
 
 def read_previous(index_dir: Path) -> IndexMeta | None:
@@ -224,12 +247,13 @@ def read_previous(index_dir: Path) -> IndexMeta | None:
 
 
 def data_dir(index_dir: Path, meta: IndexMeta) -> Path:
-    """The folder holding an index's shard and manifest."""
+    """The folder holding an index's shard, its published states and its manifest."""
     return index_dir / meta.data if meta.data else index_dir
 
 
 def remove_data(index_dir: Path, data: str) -> None:
-    """Delete one data folder of an index (for "", the shard and manifest in the index folder itself)."""
+    """Delete one data folder of an index (for "", the shard, published states and manifest in the
+    index folder itself)."""
     if data:
         shutil.rmtree(index_dir / data, ignore_errors=True)
         return
@@ -241,38 +265,16 @@ def remove_data(index_dir: Path, data: str) -> None:
             path.unlink()
 
 
-@contextlib.contextmanager
-def writer_lock(index_dir: Path, name: str) -> Iterator[None]:
-    """The right to change an index (index runs, re-embedding, rollback), held by one process at a
-    time and released by the system however that process ends. A second writer is refused at once."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform: nothing to coordinate with
-        yield
-        return
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / LOCK_FILE, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexBusyError(
-                f"index {name!r} is being changed by another process (an index run, a re-embedding with a new "
-                "model, or a rollback); run this again when it has finished"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 class Index:
     """An open index. ``Index.open`` for one that exists, ``Index.create`` for a new one; the store
     and manifest open on first use, and ``close`` closes what was opened."""
 
-    def __init__(self, settings: Settings, meta: IndexMeta, writable: bool = False) -> None:
+    def __init__(self, settings: Settings, meta: IndexMeta, writable: bool = False,
+                 lock: WriterLock | None = None) -> None:
         self.settings = settings
         self.meta = meta
         self.writable = writable  # a writer creates the store on first use; a reader requires it
+        self.lock = lock  # held by a writer until close
         self._store: Store | None = None
         self._manifest: Manifest | None = None
 
@@ -300,9 +302,28 @@ class Index:
                 raise
         return index
 
+    @staticmethod
+    def lock_for_writing(settings: Settings, wait: bool | None = None,
+                         on_wait: Callable[[Holder | None], None] | None = None,
+                         stop: threading.Event | None = None) -> WriterLock:
+        """The index's writer lock, taken: waiting for another writer when ``wait`` (default: the
+        ``wait`` setting), else refusing at once (:class:`IndexBusyError`, naming it)."""
+        lock = WriterLock(settings.index_dir, settings.index)
+        lock.acquire(settings.wait if wait is None else wait, on_wait=on_wait, stop=stop)
+        return lock
+
     @classmethod
-    def create(cls, settings: Settings, model: ModelDir) -> Index:
+    def create(cls, settings: Settings, model: ModelDir, lock: WriterLock | None = None) -> Index:
         """A new, empty index for ``model``, chunked as ``settings`` say (capped at the model's window)."""
+        lock = lock or cls.lock_for_writing(settings)
+        try:
+            return cls(settings, cls._new_meta(settings, model), writable=True, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
+
+    @staticmethod
+    def _new_meta(settings: Settings, model: ModelDir) -> IndexMeta:
         limit = model.max_seq_length
         meta = IndexMeta(
             name=settings.index, model=model.name, model_id=model.id, fingerprint=model.fingerprint, dim=model.dim,
@@ -314,20 +335,30 @@ class Index:
             # Rows left from vectors that are gone would make a rerun call their sources unchanged.
             (settings.index_dir / stale).unlink(missing_ok=True)
         write_meta(settings.index_dir, meta)
-        return cls(settings, meta, writable=True)
+        return meta
 
     @classmethod
-    def open_or_create(cls, settings: Settings, rebuild: bool = False) -> Index:
-        """What ``docsearch index`` works on: the existing index (its model checked against a named
-        one); one whose index.json is lost but whose store is there, recovered from the store's
-        record (the same model only); or a new one for the named model or the default."""
-        if rebuild:
-            drop(settings)
-        if not cls.exists(settings) and has_store(settings):
-            write_meta(settings.index_dir, recover_meta(settings))
-        if cls.exists(settings):
-            return cls.open(settings, writable=True)
-        return cls.create(settings, ModelDir.resolve(settings.model_or_default))
+    def open_or_create(cls, settings: Settings, rebuild: bool = False, wait: bool | None = None,
+                       on_wait: Callable[[Holder | None], None] | None = None,
+                       stop: threading.Event | None = None) -> Index:
+        """What ``docsearch index`` works on, with the writer lock held: the existing index (its
+        model checked against a named one); one whose index.json is lost but whose store is there,
+        recovered from the store's record (the same model only); or a new one for the named model
+        or the default."""
+        lock = cls.lock_for_writing(settings, wait, on_wait, stop)
+        try:
+            if rebuild:
+                drop(settings)
+            if not cls.exists(settings) and has_store(settings):
+                write_meta(settings.index_dir, recover_meta(settings))
+            if cls.exists(settings):
+                index = cls.open(settings, writable=True)
+                index.lock = lock
+                return index
+            return cls.create(settings, ModelDir.resolve(settings.model_or_default), lock)
+        except BaseException:
+            lock.release()
+            raise
 
     # --- parts -----------------------------------------------------------------------------
 
@@ -344,23 +375,21 @@ class Index:
         """Where this index's shard and manifest are: the index folder, or the data folder it names."""
         return data_dir(self.dir, self.meta)
 
-    def writing(self) -> contextlib.AbstractContextManager[None]:
-        """Hold the index's writer lock (see :func:`writer_lock`)."""
-        return writer_lock(self.dir, self.name)
-
     @property
     def model(self) -> ModelDir:
         return ModelDir.resolve(self.meta.model)
 
     @property
     def store(self) -> Store:
-        """The vectors. A writer creates them on first use, and records in them what made them
-        (an index from before records gets one on its first write)."""
+        """The vectors: the writer's live store (created on first use, with a record of what made
+        the vectors; an index from before records gets one on its first write), or a reader's view
+        of the newest committed state (a long-lived reader moves to a newer one as the writer
+        publishes it)."""
         if self._store is None:
             s = self.settings
             try:
                 store = open_store(self.data_dir, self.meta.dim, s.qdrant_url, s.qdrant_api_key, self.meta.collection,
-                                   create=self.writable)
+                                   create=self.writable, role="writer" if self.writable else "reader")
             except IndexDamagedError as exc:
                 raise IndexDamagedError(f"{exc}; rebuild it with: {self._rebuild}") from exc
             try:
@@ -370,7 +399,15 @@ class Index:
                 store.close()
                 raise
             self._store = store
+        elif not self.writable and self._store.refresh():
+            meta = read_meta(self.dir)
+            if (meta.fingerprint, meta.data) == (self.meta.fingerprint, self.meta.data):
+                self.meta = meta  # fusion, auto mode and BM25 state as the writer left them
         return self._store
+
+    def commit(self, force: bool = False) -> bool:
+        """Publish what is stored for readers (when due, or now if ``force``); True if it did."""
+        return self._store.commit(force) if self._store is not None else False
 
     @property
     def _rebuild(self) -> str:
@@ -388,17 +425,55 @@ class Index:
 
     @property
     def current_sparse(self) -> str:
-        """The sparse encoder this index's vectors should come from now."""
-        return DEFAULT_SPARSE_ID
-
-    @property
-    def covers_language(self) -> bool:
-        """Whether the model covers the index's main language (unknown counts as covered)."""
-        return True
+        """The sparse encoder this index's vectors should come from now: the BM25 of each language
+        its documents are in (English alone for an index whose languages are unknown)."""
+        return sparse_id(self.languages)
 
     @property
     def has_sparse(self) -> bool:
+        """Whether every chunk has the BM25 vector its document's language calls for. Each run
+        records the languages and the sparse id together, so they differ only for an index made
+        before BM25 vectors, or before a language's BM25 changed: the next run recomputes them."""
         return self.meta.sparse == self.current_sparse
+
+    # --- languages ---------------------------------------------------------------------------
+
+    @property
+    def languages(self) -> dict[str, int]:
+        """Documents per detected language, most first ("und": undetermined); {} when unknown."""
+        return dict(self.meta.languages or {})
+
+    @property
+    def main_language(self) -> str | None:
+        """The language most documents are in; None when unknown."""
+        return lang.main_language(self.languages)
+
+    @cached_property
+    def model_languages(self) -> tuple[str, ...] | None:
+        """The languages the index's model covers, as its card says; None when unknown."""
+        try:
+            return self.model.languages
+        except (ModelError, OSError):  # a model folder since moved: nothing known
+            return None
+
+    @property
+    def uncovered_share(self) -> float:
+        """The share of documents (with a detected language) in languages the model does not cover:
+        0.0 for an English corpus and an English model, or when either side is unknown."""
+        return lang.uncovered_share(self.languages, self.model_languages)
+
+    @property
+    def covers_language(self) -> bool:
+        """Whether the model covers the index's main language and all but a small share of its
+        documents (unknown counts as covered). False means the dense side will rank poorly here
+        and the lexical (BM25) side should lead."""
+        return self.language_warning is None
+
+    @property
+    def language_warning(self) -> str | None:
+        """One line for the user when the model does not cover the corpus's language(s)."""
+        # The model's own name: a bundled name as it is, a folder by its last part.
+        return lang.coverage_warning(self.languages, self.model_languages, Path(self.meta.model).name)
 
     # --- checks and changes ------------------------------------------------------------------
 
@@ -410,6 +485,8 @@ class Index:
         record = self.store.record()
         if record is not None:
             self.check_record(meta_from_record(record, f"index {self.name!r}"))
+        if not self.writable and WriterLock(self.dir, self.name).holder() is not None:
+            return  # a run is writing: the published state lags its manifest until the run ends
         tally = self.manifest.tally()
         low, high = tally.chunks, tally.chunks + tally.pending_chunks
         points = self.store.count(exact=False)
@@ -446,8 +523,13 @@ class Index:
             )
 
     def update(self, **changes: Any) -> IndexMeta:
-        """Change recorded metadata (atomically on disk)."""
-        self.meta = replace(self.meta, **changes)
+        """Change recorded metadata (atomically on disk), over what is on disk now: another process
+        may have changed other fields (a reader storing tuned fusion while a writer runs)."""
+        base = read_meta(self.dir) if self.exists(self.settings) else self.meta
+        if (base.fingerprint, base.data) != (self.meta.fingerprint, self.meta.data):
+            raise IndexBusyError(f"index {self.name!r} switched to another model ({base.model}) meanwhile; "
+                                 "run this again to work on the index as it is now")
+        self.meta = replace(base, **changes)
         write_meta(self.dir, self.meta)
         return self.meta
 
@@ -457,20 +539,27 @@ class Index:
 
     def info(self) -> IndexInfo:
         sources, documents, chunks = self.manifest.totals()
-        # Allocated blocks, not apparent size: Qdrant preallocates sparse mmap files.
-        roots = [self.data_dir] if self.meta.data else [self.dir / name for name in _DATA_FILES]
-        files = [p for root in roots for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()]
-        size = sum(p.stat().st_blocks * 512 for p in files)
-        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, self.store.count(), size,
+        store = self.store
+        generation = getattr(store, "generation", None)
+        holder = None if self.lock is not None else WriterLock(self.dir, self.name).holder()
+        warning = self.language_warning
+        return IndexInfo(self.name, str(self.dir), self.meta, sources, documents, chunks, store.count(),
+                         _disk_usage(self.dir), self.model_languages, (warning,) if warning else (),
+                         generation.published if generation else 0.0, holder.describe() if holder else "",
                          read_previous(self.dir))
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-        if self._manifest is not None:
-            self._manifest.close()
-            self._manifest = None
+        try:
+            if self._store is not None:
+                store, self._store = self._store, None
+                store.close()
+        finally:
+            if self._manifest is not None:
+                self._manifest.close()
+                self._manifest = None
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
 
     def __enter__(self) -> Index:
         return self
@@ -479,20 +568,46 @@ class Index:
         self.close()
 
 
+def _disk_usage(path: Path) -> int:
+    """Allocated blocks, not apparent size (Qdrant preallocates sparse files), each file once
+    (published states and readers' views share files by hard links)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        if p.is_file() and (st.st_dev, st.st_ino) not in seen:
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * 512
+    return total
+
+
 def drop(settings: Settings) -> None:
-    """Remove an index: its folder, and its collection when it lives on a server (found by the
+    """Remove an index: its folder (all but the writer lock, which the caller holds, and readers'
+    views, which their readers remove), and its collection when it lives on a server (found by the
     default name when index.json is lost or damaged)."""
     index_dir = settings.index_dir
     if settings.qdrant_url:
         collections = [_collection(settings)]
-        with contextlib.suppress(IndexNotFoundError, IndexDamagedError, ValueError):
-            metas = [read_meta(index_dir), read_previous(index_dir)]  # the live and the previous collection
+        try:  # the live collection and the previous one (a re-embedding made a second)
+            metas = [read_meta(index_dir), read_previous(index_dir)]
             collections = [m.collection for m in metas if m is not None]
+        except (IndexNotFoundError, IndexDamagedError, ValueError):
+            pass
         for collection in dict.fromkeys(collections):
             if has_store(settings, collection):
                 open_store(index_dir, 0, settings.qdrant_url, settings.qdrant_api_key, collection, create=False).drop()
-    if index_dir.exists():
-        shutil.rmtree(index_dir)
+    if not index_dir.exists():
+        return
+    for entry in index_dir.iterdir():
+        if entry.name in (LOCK_FILE, "readers"):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _collection(settings: Settings) -> str:

@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, load_encoder
-from .errors import IngestError, ModelMismatchError
+from .encoders.base import TOKENS_PER_BATCH
+from .encoders.sparse import document_vectors, sparse_id
+from .errors import IngestError, Interrupted, ModelMismatchError
 from .index import Index
 from .ingest import chunker_for, content_hash, read_source, walk
+from .languages import UNDETERMINED, detect
+from .lock import Holder
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
@@ -43,10 +49,11 @@ class IndexProgress:
 
 @dataclass
 class _Pending:
-    """A source being embedded: its manifest row and the chunks still to store."""
+    """A source being embedded: its ``done`` row (once all its chunks are made) and the chunks still
+    to store."""
 
-    row: SourceRow
-    outstanding: int
+    row: SourceRow | None = None
+    outstanding: int = 0
 
 
 @dataclass
@@ -71,6 +78,19 @@ class _Run:
     rng: random.Random = field(default_factory=lambda: random.Random(0))  # the same sample for the same run
     _encoder: Encoder | None = None
     _owns_encoder: bool = False  # an encoder (or pool) this run loaded is this run's to close
+    stop: threading.Event | None = None  # set by the caller (Ctrl-C): stop at the next safe point
+    halt: threading.Event = field(default_factory=threading.Event)  # set on any failure: the encode thread stops too
+    closed: bool = False
+    _closing: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def stopping(self) -> bool:
+        return self.halt.is_set() or (self.stop is not None and self.stop.is_set())
+
+    def check(self) -> None:
+        """A safe point: everything stored so far is consistent, so stopping here loses nothing."""
+        if self.stopping:
+            raise Interrupted(f"stopped after storing {self.chunks} chunks from {self.files_done} files")
 
     @property
     def settings(self) -> Settings:
@@ -79,13 +99,20 @@ class _Run:
     def encoder(self) -> Encoder:
         if self._encoder is None:
             s = self.settings
-            self._encoder = load_encoder(self.index.model, s.device, s.batch_size, s.backend, workers=s.workers)
-            self._owns_encoder = True
+            encoder = load_encoder(self.index.model, s.device, s.batch_size, s.backend, workers=s.workers)
+            with self._closing:
+                if self.closed:  # the run ended while this (encode) thread was loading the model
+                    encoder.close()
+                    self.check()
+                self._encoder, self._owns_encoder = encoder, True
         return self._encoder
 
     def close(self) -> None:
-        if self._owns_encoder and self._encoder is not None:
-            self._encoder.close()
+        with self._closing:
+            self.closed = True
+            self.halt.set()
+            if self._owns_encoder and self._encoder is not None:
+                self._encoder.close()
 
     def tick(self, current: str = "") -> None:
         if self.progress:
@@ -100,11 +127,14 @@ def index_paths(
     rebuild: bool = False,
     progress: Callable[[IndexProgress], None] | None = None,
     encoder: Encoder | None = None,
+    stop: threading.Event | None = None,
+    on_wait: Callable[[Holder | None], None] | None = None,
 ) -> IndexReport:
     """Index files and folders into ``settings.index`` (created when new); only new or changed
-    sources are embedded."""
-    with Index.open_or_create(settings, rebuild) as index:
-        return update_index(index, paths, fields, progress, encoder)
+    sources are embedded. Another process writing the index is waited for (``settings.wait``) or
+    refused; ``stop``, once set, ends the run at the next safe point with :class:`Interrupted`."""
+    with Index.open_or_create(settings, rebuild, on_wait=on_wait, stop=stop) as index:
+        return update_index(index, paths, fields, progress, encoder, stop)
 
 
 def update_index(
@@ -113,15 +143,15 @@ def update_index(
     fields: RecordFields = RecordFields(),
     progress: Callable[[IndexProgress], None] | None = None,
     encoder: Encoder | None = None,
+    stop: threading.Event | None = None,
 ) -> IndexReport:
     """Bring an open, writable index up to date with files and folders. A given ``encoder`` must be
     the index's model (it is checked), and stays open for the caller."""
     if encoder is not None:
         index.check_model(encoder.model_id, encoder.fingerprint)
-    run = _Run(index, progress, _encoder=encoder)
+    run = _Run(index, progress, _encoder=encoder, stop=stop)
     try:
-        with index.writing():  # one writer at a time: a re-embedding must not miss what this run adds
-            return _index(run, paths, fields)
+        return _index(run, paths, fields)
     finally:
         run.close()
 
@@ -131,6 +161,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     known = index.manifest.rows()
     sources: list[Source] = []
     for item in walk(paths):
+        run.check()
         run.walked += 1
         if isinstance(item, Source):
             sources.append(item)
@@ -147,22 +178,29 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     if todo:
         _admit_backend(run)
         _embed_sources(run, todo, known, fields)
+    run.check()
     if todo or resparsed:
         index.store.finish()
-    if not index.has_sparse:
-        index.update(sparse=index.current_sparse)  # every point now has the current BM25 vectors
+    languages = index.manifest.languages()
+    if not index.has_sparse or languages != index.meta.languages:
+        # Every point now has the BM25 vector of its document's language: record the languages and
+        # the sparse id they call for together, so a later run finds them agreeing.
+        index.update(languages=languages, sparse=sparse_id(languages or ()))
     if index.has_sparse and (run.chunks >= RETUNE_SHARE * index.store.count() or not index.meta.auto_reason):
+        run.check()
         _choose_auto(run)
+    index.commit(force=True)  # searches see this run's result now
     return _report(run, unchanged, len(removed), resparsed)
 
 
 def _report(run: _Run, unchanged: int, removed: int, resparsed: int = 0) -> IndexReport:
+    warning = run.index.language_warning
     return IndexReport(
         indexed=run.indexed,
         unchanged=unchanged, removed=removed, chunks=run.chunks, documents=run.documents,
         seconds=time.perf_counter() - run.started, embed_seconds=run.embed_seconds, skipped=tuple(run.skipped),
         resparsed=resparsed, excluded=tuple(run.excluded), partial=tuple(run.partial), walked=run.walked,
-        indexed_paths=tuple(run.indexed_paths),
+        indexed_paths=tuple(run.indexed_paths), warnings=(warning,) if warning else (),
     )
 
 
@@ -225,13 +263,17 @@ def _choose_auto(run: _Run) -> None:
 
 
 def _refresh_sparse(run: _Run) -> int:
-    """Give the stored chunks BM25 vectors from their stored texts: for an index made before it had
-    them, or by another sparse embedder. Dense vectors are kept, so nothing is re-embedded. The
-    index records the new embedder only once all are done, so an interrupted run starts over."""
+    """Give the stored chunks BM25 vectors from their stored texts, each in its document's language
+    (stored with the chunk; undetermined for chunks stored before languages were detected): for an
+    index made before it had them, or by another sparse embedder. Dense vectors are kept, so nothing
+    is re-embedded. The index records the new embedder only once all are done, so an interrupted
+    run starts over."""
     store, done = run.index.store, 0
-    sparse = run.index.sparse_encoder(run.index.current_sparse)
-    for page in store.texts():
-        store.set_sparse(list(zip([pid for pid, _ in page], sparse.documents([t for _, t in page]), strict=True)))
+    for page in store.payloads(("text", "lang")):
+        run.check()
+        texts = [str(p.get("text", "")) for _, p in page]
+        langs = [str(p.get("lang", UNDETERMINED)) for _, p in page]
+        store.set_sparse(list(zip([pid for pid, _ in page], document_vectors(texts, langs), strict=True)))
         done += len(page)
     return done
 
@@ -258,13 +300,15 @@ def _changed(sources: list[Source], known: dict[str, SourceRow], run: _Run) -> t
     touched: list[SourceRow] = []
     unchanged = 0
     for src in sources:
+        run.check()
         row = known.get(src.abspath)
         if row and row.state == "done" and row.size == src.size and row.mtime_ns == src.mtime_ns:
             unchanged += 1
             continue
         digest = _hash_or_none(src) if row and row.state == "done" else None
         if row and digest == row.hash:
-            touched.append(SourceRow(row.key, src.path, src.size, src.mtime_ns, row.hash, "done", row.ids, row.docs))
+            touched.append(SourceRow(row.key, src.path, src.size, src.mtime_ns, row.hash, "done", row.ids, row.docs,
+                                     row.langs))
             unchanged += 1
             continue
         if digest is not None:
@@ -298,6 +342,7 @@ class _Chunk:
     text: str
     tokens: tuple[int, ...]
     payload: dict[str, Any]
+    lang: str  # the document's language: its BM25 vector is made in it
 
 
 def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], fields: RecordFields) -> None:
@@ -307,43 +352,80 @@ def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], f
     batch: list[_Chunk] = []
     inflight: list[tuple[list[_Chunk], Future[Any]]] = []
     size = run.settings.index_batch
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="docsearch-encode") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docsearch-encode")
 
-        def submit(chunks: list[_Chunk]) -> None:
-            inflight.append((chunks, pool.submit(_encode, run, chunks)))
-            while len(inflight) > 1:  # one batch encoding while the next is prepared
-                _store(run, *inflight.pop(0), pending)
+    def submit(chunks: list[_Chunk]) -> None:
+        inflight.append((chunks, pool.submit(_encode, run, chunks)))
+        while len(inflight) > 1:  # one batch encoding while the next is prepared
+            _store(run, *inflight.pop(0), pending)
 
+    try:
         for src in todo:
-            batch.extend(_prepare_source(run, src, known.get(src.abspath), fields, pending))
+            run.check()
+            for group in _source_chunks(run, src, known.get(src.abspath), fields, pending):
+                batch.extend(group)
+                while len(batch) >= size:
+                    submit(batch[:size])
+                    batch = batch[size:]
+                run.check()
             run.files_done += 1
-            while len(batch) >= size:
-                submit(batch[:size])
-                batch = batch[size:]
             run.tick(src.path)
         if batch:
             submit(batch)
         while inflight:
             _store(run, *inflight.pop(0), pending)
+    except BaseException:
+        # Not waiting for the encode thread: it stops at its next slice (or once the model has
+        # loaded), and what it encodes is not stored, so the run can close the index meanwhile.
+        run.halt.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     # Sources whose chunks were all already stored (resumed) have nothing outstanding.
     _complete(run, pending)
     run.tick()
 
 
 def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
+    """Vectors for a batch, encoded a slice (one forward pass) at a time, so a stop is seen within a
+    slice rather than a batch."""
+    import numpy as np
+
+    run.check()
     encoder = run.encoder()
     t0 = time.perf_counter()
-    if encoder.accepts_token_ids and all(c.tokens for c in chunks):
-        vectors = encoder.encode_document_ids([c.tokens for c in chunks])
-    else:
-        vectors = encoder.encode_documents([c.text for c in chunks])
-    return vectors, time.perf_counter() - t0
+    use_ids = encoder.accepts_token_ids and all(c.tokens for c in chunks)
+    budget = max(TOKENS_PER_BATCH, run.settings.batch_size * 256) * max(1, run.settings.workers)
+    out: Any = None
+    for index in _slices(chunks, budget):
+        run.check()
+        part = [chunks[i] for i in index]
+        vectors = (encoder.encode_document_ids([c.tokens for c in part]) if use_ids
+                   else encoder.encode_documents([c.text for c in part]))
+        if out is None:
+            out = np.zeros((len(chunks), vectors.shape[1]), dtype=np.float32)
+        out[index] = vectors
+    return out, time.perf_counter() - t0
+
+
+def _slices(chunks: list[_Chunk], budget: int) -> Iterator[list[int]]:
+    """Chunk positions in length order, grouped so that each group's padded tokens fit ``budget``."""
+    sizes = [len(c.tokens) if c.tokens else len(c.text) // 4 + 2 for c in chunks]
+    order = sorted(range(len(chunks)), key=sizes.__getitem__)
+    group: list[int] = []
+    for i in order:
+        if group and sizes[i] * (len(group) + 1) > budget:
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
 
 
 def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pending]) -> None:
     # BM25 here overlaps the encoder's work on the next batch.
-    sparse = run.index.sparse_encoder(run.index.current_sparse).documents([c.text for c in chunks])
-    vectors, seconds = future.result()
+    sparse = document_vectors([c.text for c in chunks], [c.lang for c in chunks])
+    vectors, seconds = _result(run, future)
     run.embed_seconds += seconds
     rows = vectors.tolist()  # one conversion per batch: per-row list() costs more than the upsert
     points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, rows, sparse, strict=True)]
@@ -352,40 +434,59 @@ def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pen
     for c in chunks:
         pending[c.key].outstanding -= 1
     _complete(run, pending)
+    run.index.commit()  # published for searches when due
 
 
-def _prepare_source(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
-                    pending: dict[str, _Pending]) -> list[_Chunk]:
+def _result(run: _Run, future: Future[Any]) -> Any:
+    """The encoder's answer, checking for a stop while it works: a forward pass on a busy CPU can
+    take seconds, and a stop does not wait for it (its vectors would not be stored anyway)."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except FutureTimeout:
+            run.check()
+
+
+def _source_chunks(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
+                   pending: dict[str, _Pending]) -> Iterator[list[_Chunk]]:
+    """A source's chunks still to store, a group at a time; each group's ids are announced in the
+    manifest (1) before the group is handed on."""
     try:
         digest = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
         reading = read_source(src, fields)
     except (IngestError, OSError) as exc:
         run.skipped.append(Skipped(src.path, _reason(exc)))
-        return []
+        return
     docs = reading.documents
     if reading.partial is not None:
         run.partial.append(reading.partial)
-    chunks = _chunk(run, src, docs)
-    ids = tuple(c.id for c in chunks)
+    languages = [detect(d.body) for d in docs]
+    langs: dict[str, int] = {}
+    for code in languages:
+        langs[code] = langs.get(code, 0) + 1
     old_ids = set(old.ids) if old else set()
     resumed = old is not None and old.state == "pending" and old.hash == digest
-    # (1) Announce every id this source may own before touching the store.
-    row = SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "pending",
-                    tuple(sorted(old_ids | set(ids))), len(docs))
-    run.index.manifest.put([row])
+    entry = pending[src.abspath] = _Pending()
+    announced, ids = set(old_ids), []
+    for group in _chunk_groups(run, src, docs, languages):
+        new = [c.id for c in group]
+        ids.extend(new)
+        announced.update(new)
+        run.index.manifest.put([SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "pending",
+                                          tuple(sorted(announced)), len(docs), langs)])
+        have = run.index.store.existing(new) if resumed else set()
+        work = [c for c in group if c.id not in have]
+        for c in work:
+            _offer(run, c)
+        entry.outstanding += len(work)
+        yield work
     stale = sorted(old_ids - set(ids))
     if stale:
         run.index.store.delete(stale)
-    have = run.index.store.existing(ids) if resumed else set()
-    work = [c for c in chunks if c.id not in have]
-    for c in work:
-        _offer(run, c)
-    pending[src.abspath] = _Pending(SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done",
-                                              ids, len(docs)), len(work))
+    entry.row = SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done", tuple(ids), len(docs), langs)
     run.documents += len(docs)
     run.indexed += 1
     run.indexed_paths.append(src.path)
-    return work
 
 
 def _offer(run: _Run, chunk: _Chunk) -> None:
@@ -406,22 +507,33 @@ def _reason(exc: Exception) -> str:
     return str(exc)
 
 
-def _chunk(run: _Run, src: Source, docs: list[Document]) -> list[_Chunk]:
+def _chunk_groups(run: _Run, src: Source, docs: list[Document], languages: list[str]) -> Iterator[list[_Chunk]]:
+    """The documents' chunks, at most a batch at a time, made from a window of text at a time; each
+    carries its document's language (its BM25 vector is made in it)."""
     meta = run.index.meta
     chunker = chunker_for(run.index.model.tokenizer_file, meta.chunk_tokens, meta.overlap)
-    bodies = [d.body for d in docs]
-    out: list[_Chunk] = []
-    for doc, body, spans in zip(docs, bodies, chunker.chunk_many(bodies), strict=True):
-        for n, span in enumerate(spans):
-            line = doc.line + body.count("\n", 0, span.start) if doc.line_mapped else doc.line
-            payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
-                       "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped}
-            out.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload))
-    return out
+    group: list[_Chunk] = []
+    doc_no, n, line, seen = -1, 0, 0, 0
+    for i, span in chunker.chunk_stream([d.body for d in docs]):
+        doc, code = docs[i], languages[i]
+        if i != doc_no:
+            doc_no, n, line, seen = i, 0, doc.line, 0
+        if doc.line_mapped:  # counted from the previous chunk, not from the top of the document
+            line += doc.body.count("\n", seen, span.start)
+            seen = span.start
+        payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
+                   "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped, "lang": code}
+        group.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload, code))
+        n += 1
+        if len(group) >= run.settings.index_batch:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def _complete(run: _Run, pending: dict[str, _Pending]) -> None:
-    done = [key for key, p in pending.items() if p.outstanding == 0]
-    run.index.manifest.put([pending[key].row for key in done])  # (3)
+    done = [key for key, p in pending.items() if p.row is not None and p.outstanding == 0]
+    run.index.manifest.put([pending[key].row for key in done])  # type: ignore[misc]  # (3)
     for key in done:
         del pending[key]

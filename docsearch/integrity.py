@@ -91,13 +91,23 @@ def check_index(settings: Settings, repair: bool = False, fields: RecordFields =
                 progress: Callable[[IndexProgress], None] | None = None) -> CheckReport:
     """Check the index ``settings`` name through and through; ``repair`` mends what can be mended
     (``fields`` and ``encoder`` as for :func:`update_index`) and reports the state after it."""
-    done = _restore_meta(settings) if repair else []
+    # A repair writes: it holds the writer lock and works on the live shard. A check alone reads
+    # what searches read, the newest published state.
+    lock = Index.lock_for_writing(settings) if repair else None
     try:
-        index = Index.open(settings, verify=False)
+        done = _restore_meta(settings) if repair else []
+        index = Index.open(settings, writable=repair, verify=False)
     except (IndexDamagedError, IndexNotFoundError) as exc:
+        if lock is not None:
+            lock.release()
         if isinstance(exc, IndexNotFoundError) and not has_store(settings):
             raise  # no index at all
-        return CheckReport(settings.index, meta=str(exc), repaired=tuple(done))
+        return CheckReport(settings.index, meta=str(exc), repaired=tuple(done if repair else []))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    index.lock = lock
     with index:
         report = _check(index)
         if repair and (report.problems or report.unrecorded):

@@ -144,6 +144,62 @@ class ModelDir:
         file = self.path / MARKER
         return json.loads(file.read_text()) if file.is_file() else {}
 
+    @cached_property
+    def languages(self) -> tuple[str, ...] | None:
+        """The languages the model was trained for, as its model card says (the ``language:`` of the
+        YAML front matter of its README.md, e.g. ``("en",)`` or ``("multilingual",)``); for a model
+        `docsearch train` made (it writes no card), its base model's. None when no card says."""
+        return _card_languages(self.path)
+
+
+def _card_languages(path: Path, depth: int = 0) -> tuple[str, ...] | None:
+    readme = path / "README.md"
+    if readme.is_file():
+        found = front_matter_list(readme.read_text(encoding="utf-8", errors="replace"), "language")
+        if found:
+            return found
+    marker = path / MARKER
+    if depth < 3 and marker.is_file():
+        try:
+            base = json.loads(marker.read_text()).get("base")
+            return _card_languages(ModelDir.resolve(base).path, depth + 1) if base else None
+        except (ModelError, ValueError, OSError):
+            return None
+    return None
+
+
+def front_matter_list(text: str, key: str) -> tuple[str, ...]:
+    """A top-level key of a Markdown file's YAML front matter, as a tuple of strings: ``key: a``,
+    ``key: [a, b]`` and block lists (``- a``) are understood; () when absent."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return ()
+    values: list[str] = []
+    inside = False
+    for line in lines[1:]:
+        if line.strip() in ("---", "..."):
+            break
+        if inside:
+            item = line.strip()
+            if item.startswith("- "):
+                values.append(item[2:])
+                continue
+            if item:
+                break  # the next key
+            continue
+        name, sep, rest = line.partition(":")
+        if sep and name == key:
+            rest = rest.strip()
+            if rest.startswith("["):
+                values.extend(rest.strip("[]").split(","))
+                break
+            if rest:
+                values.append(rest)
+                break
+            inside = True
+    cleaned = (v.split("#")[0].strip().strip("'\"") for v in values)
+    return tuple(v for v in cleaned if v)
+
 
 def _bundled_path(name: str) -> Path:
     try:

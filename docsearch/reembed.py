@@ -10,15 +10,16 @@ An index folder after a switch::
 
 What :func:`reembed` does, each step safe to interrupt (``kill -9`` included):
 
-1. takes the index's writer lock, so no index run changes the live index meanwhile;
+1. takes the index's writer lock (:mod:`docsearch.lock`), so no index run changes the live index
+   meanwhile; searches take no lock and go on, on the live index's published state;
 2. records the run in ``reembed.json``, or finds the one an interrupted run left for the same model
    and the same live data, and resumes it (anything else left behind is removed);
-3. reads the live points from a copy of the live shard (an Edge shard opens in one process at a
-   time, so searches keep the live one to themselves) or, on a server, from the live collection;
+3. reads the live points from the live shard (which only the writer opens) or collection;
 4. embeds every chunk's stored text with the new model's document side into a new shard (or
-   collection), keeping each point's id, payload and BM25 vector; a resumed run skips the points
-   already stored;
-5. optimizes it, lets auto mode choose its fusion with the new model, and copies the manifest;
+   collection) in the new data folder, keeping each point's id, payload and BM25 vector; a resumed
+   run skips the points already stored;
+5. optimizes it, lets auto mode choose its fusion with the new model, records the model in the new
+   store, publishes its state for searches, and copies the manifest;
 6. switches: ``index.prev.json`` <- the live ``index.json``, then ``index.json`` <- the new one,
    one atomic rename. Until that rename every reader opens the old index, after it the new one;
 7. removes what neither ``index.json`` nor ``index.prev.json`` names any more (data folders,
@@ -34,7 +35,8 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -54,8 +56,8 @@ from .index import (
     read_previous,
     remove_data,
     write_meta,
-    writer_lock,
 )
+from .lock import WriterLock
 from .manifest import MANIFEST_FILE
 from .model import ModelDir
 from .settings import Settings
@@ -102,8 +104,7 @@ def reembed(
     model = model if isinstance(model, ModelDir) else ModelDir.resolve(model)
     settings = replace(settings, model=None)  # the live index is opened with its own model
     index_dir = settings.index_dir
-    live = read_meta(index_dir)
-    with writer_lock(index_dir, live.name):
+    with _writing(settings):
         live = read_meta(index_dir)  # as it is now that no one else changes it
         check_compatible(live, model)
         if encoder is not None and encoder.fingerprint != model.fingerprint:
@@ -123,8 +124,7 @@ def rollback(settings: Settings) -> tuple[IndexMeta, IndexMeta]:
     """Swap the live index and the one the last re-embedding replaced: (now in use, was in use).
     A second rollback undoes the first."""
     index_dir = settings.index_dir
-    live = read_meta(index_dir)
-    with writer_lock(index_dir, live.name):
+    with _writing(settings):
         live, previous = read_meta(index_dir), read_previous(index_dir)
         if previous is None or (previous.data, previous.collection) == (live.data, live.collection):
             raise ConfigError(f"index {live.name!r} has no previous model and index to roll back to")
@@ -133,6 +133,18 @@ def rollback(settings: Settings) -> tuple[IndexMeta, IndexMeta]:
         write_meta(index_dir, previous)  # the switch: readers now open the previous index
         write_meta(index_dir, live, PREVIOUS_FILE)
     return previous, live
+
+
+@contextmanager
+def _writing(settings: Settings) -> Iterator[None]:
+    """The index's writer lock, for the whole run (``settings.wait``: wait for another writer)."""
+    read_meta(settings.index_dir)  # no index, no lock file left behind
+    lock = WriterLock(settings.index_dir, settings.index)
+    lock.acquire(settings.wait)
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def check_compatible(live: IndexMeta, model: ModelDir) -> None:
@@ -240,7 +252,7 @@ class _Run:
         self.target.mkdir(parents=True, exist_ok=True)
         self._source = self._open_source()
         self._store = open_store(self.target, self.model.dim, self.settings.qdrant_url, self.settings.qdrant_api_key,
-                                 self.state["collection"])
+                                 self.state["collection"], role="writer")
         self.total = self._source.count()
         for page in self._source.points(PAGE):
             self._copy(page)
@@ -255,20 +267,15 @@ class _Run:
             lineage=lineage, version=__version__,
         )
         self._store.write_record(new.record())  # what made these vectors, as every store records it
+        self._store.commit(force=True)  # published: readers find it the moment index.json names it
         return new
 
     def _open_source(self) -> Store:
-        """The live points: a copy of the live Edge shard (made once; a resumed run reuses it), or the
-        live collection on a server."""
+        """The live points: the live shard itself (only the writer, which this run is, opens it;
+        searches read its published state), or the live collection on a server."""
         s, live = self.settings, self.live
-        if live.backend == "server":
-            return open_store(self.target, live.dim, s.qdrant_url, s.qdrant_api_key, live.collection, create=False)
-        source, partial = self.target / "source", self.target / "source.partial"
-        if not (source / "edge_config.json").is_file():
-            shutil.rmtree(partial, ignore_errors=True)
-            shutil.copytree(data_dir(self.index_dir, live) / "shard", partial)
-            partial.rename(source)
-        return _edge(source, live.dim)
+        return open_store(data_dir(self.index_dir, live), live.dim, s.qdrant_url, s.qdrant_api_key, live.collection,
+                          create=False, role="live")
 
     def _copy(self, page: list[StorePoint]) -> None:
         assert self._store is not None
@@ -299,8 +306,8 @@ class _Run:
     def _choose_auto(self) -> auto.AutoChoice:
         assert self._store is not None
         sample = self.sample if len(self.sample) >= SAMPLE or not self.resumed else auto.stored_sample(self._store)
-        with Index(self.settings, self.live) as live:
-            sparse, covers = live.sparse_encoder(), live.covers_language
+        with Index(self.settings, replace(self.live, model=self.model.name)) as new:  # the new model's languages
+            sparse, covers = new.sparse_encoder(), new.covers_language
         return auto.choose(self._store, self.encoder, sparse, sample, covers)
 
     def close(self) -> None:
@@ -310,12 +317,6 @@ class _Run:
         self._source = self._store = None
         if self._owns_encoder and self._encoder is not None:
             self._encoder.close()
-
-
-def _edge(path: Path, dim: int) -> Store:
-    from .store.edge import EdgeStore
-
-    return EdgeStore(path, dim, create=False)
 
 
 def _copy_manifest(source: Path, target: Path) -> None:
@@ -341,7 +342,6 @@ def switch(index_dir: Path, live: IndexMeta, new: IndexMeta, settings: Settings 
     write_meta(index_dir, live, PREVIOUS_FILE)
     write_meta(index_dir, new)  # the switch
     (index_dir / STATE_FILE).unlink(missing_ok=True)
-    shutil.rmtree(index_dir / new.data / "source", ignore_errors=True)
     clean(index_dir, old_previous, settings)
     return live
 

@@ -27,6 +27,7 @@ class Settings:
     k: int = 10
     index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
     workers: int = 1  # encoder processes while indexing (many-core machines, several GPUs)
+    wait: bool = False  # a writer finding another at work waits for it, instead of refusing at once
 
     def with_flags(self, **flags: Any) -> Settings:
         """Flags left as None keep the value from the environment or the default."""
@@ -56,6 +57,8 @@ class Settings:
 
 
 _INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "workers"}
+_BOOL_FIELDS = {"wait"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -71,6 +74,10 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                 values[f.name] = int(raw)
             except ValueError:
                 raise ConfigError(f"DOCSEARCH_{f.name.upper()} must be an integer, got {raw!r}") from None
+        elif f.name in _BOOL_FIELDS:
+            if raw.lower() not in _TRUE | _FALSE:
+                raise ConfigError(f"DOCSEARCH_{f.name.upper()} must be 1 or 0 (true or false), got {raw!r}")
+            values[f.name] = raw.lower() in _TRUE
         elif f.name == "home":
             values[f.name] = Path(raw).expanduser()
         else:

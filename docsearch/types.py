@@ -172,6 +172,8 @@ class IndexReport:
     partial: tuple[PartlyRead, ...] = field(default_factory=tuple)  # indexed without some records
     walked: int = 0  # paths the walk saw: indexed + unchanged + skipped + excluded
     indexed_paths: tuple[str, ...] = field(default_factory=tuple)
+    # For the user, once: e.g. the model does not cover the language most documents are in.
+    warnings: tuple[str, ...] = ()
 
     @property
     def accounted(self) -> int:
@@ -190,7 +192,7 @@ class IndexReport:
             "walked": self.walked, "indexed": self.indexed, "unchanged": self.unchanged, "removed": self.removed,
             "skipped": len(self.skipped), "excluded": len(self.excluded), "documents": self.documents,
             "chunks": self.chunks, "seconds": round(self.seconds, 3), "embed_seconds": round(self.embed_seconds, 3),
-            "resparsed": self.resparsed,
+            "resparsed": self.resparsed, "warnings": list(self.warnings),
             "by_rule": {c.rule: c.count for c in self.rule_counts()},
             "unsupported_suffixes": dict(next((c.suffixes for c in self.rule_counts() if c.rule == "unsupported"), ())),
             "indexed_paths": list(self.indexed_paths),

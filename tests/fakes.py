@@ -63,3 +63,17 @@ class NoiseEncoder(FakeEncoder):
             rows.append(v / np.linalg.norm(v))
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
+
+
+class SlowEncoder(FakeEncoder):
+    """The fake encoder at a model's pace: ``delay`` seconds per call (one call per forward pass)."""
+
+    def __init__(self, delay: float = 0.2, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.delay = delay
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        import time
+
+        time.sleep(self.delay)
+        return super()._embed(texts)

@@ -8,7 +8,17 @@ import pytest
 from fakes import FakeEncoder
 from helpers import write_files
 
-from docsearch import Fusion, Index, IndexNotFoundError, ModelDir, ModelMismatchError, Searcher, Settings, update_index
+from docsearch import (
+    Fusion,
+    Index,
+    IndexBusyError,
+    IndexNotFoundError,
+    ModelDir,
+    ModelMismatchError,
+    Searcher,
+    Settings,
+    update_index,
+)
 
 DOCS = {
     "garden/tomatoes.md": "# Tomatoes\n\nStake tomato plants and water them at the base to keep the leaves dry.",
@@ -78,3 +88,24 @@ def test_search_ranks_by_shared_words_in_every_mode(built: tuple[Settings, Path]
             assert hits[0].path == "kitchen/bread.md", mode
         assert searcher.search("mirror", k=3, mode="dense", path_glob="garden/*")[0].path == "garden/tomatoes.md"
         assert searcher.document_text("garden/tomatoes.md").startswith("# Tomatoes")
+
+
+def test_a_long_lived_reader_keeps_answering_while_a_writer_works_and_sees_its_commit(
+        built: tuple[Settings, Path]) -> None:
+    settings, root = built
+    with Searcher(Index.open(settings), FakeEncoder()) as session:  # an interactive session, say
+        assert all(h.path != "geo/volcano.md" for h in session.search("volcano magma", k=3, mode="sparse"))
+        write_files(root, {"geo/volcano.md": "# Volcanoes\n\nMagma rises and a volcano erupts."})
+        with Index.open_or_create(settings) as writer:  # the session holds no lock: the writer goes ahead
+            assert session.search("sourdough starter", k=1)[0].path == "kitchen/bread.md"
+            update_index(writer, [root], encoder=FakeEncoder())
+        assert session.search("volcano magma", k=1, mode="sparse")[0].path == "geo/volcano.md"
+        assert session.index.info().points == 4
+
+
+def test_a_second_writer_is_refused_while_the_first_has_the_index_open(built: tuple[Settings, Path]) -> None:
+    settings, _ = built
+    with Index.open_or_create(settings):
+        with pytest.raises(IndexBusyError, match=r"index 't' is being written by pid \d+"):
+            Index.open_or_create(settings)
+    Index.open_or_create(settings).close()  # released on close

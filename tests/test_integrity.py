@@ -16,6 +16,7 @@ from docsearch.errors import IndexDamagedError
 from docsearch.index import read_meta
 from docsearch.integrity import check_index
 from docsearch.store import StorePoint, point_id
+from docsearch.store.snapshots import mark_stale
 from docsearch.types import SparseVector
 
 TOPICS = ["tomato", "sourdough", "telescope", "router", "glacier", "violin", "kayak", "orchid"]
@@ -39,7 +40,13 @@ def rows(settings: Settings) -> dict:
 
 
 def a_store(settings: Settings) -> Index:
-    return Index.open(settings, verify=False)
+    """The live shard, as a writer holds it (readers search published states)."""
+    return Index.open(settings, writable=True, verify=False)
+
+
+def crashed(settings: Settings) -> None:
+    """As if a writer died after damaging the live shard: the next reader publishes what it holds."""
+    mark_stale(settings.index_dir)
 
 
 # --- index.json and the manifest -------------------------------------------------------------
@@ -103,6 +110,7 @@ def test_a_truncated_id_tracker_is_detected_not_served(built: tuple[Settings, Pa
     assert trackers
     for tracker in trackers:
         tracker.write_bytes(b"")
+    crashed(settings)
     with a_store(settings) as index:
         assert index.store.count() < 24  # what Qdrant itself serves: only what its log replays
     with pytest.raises(IndexDamagedError, match=r"lists 24 indexed chunks but the store holds \d+ points .*--repair"):
@@ -196,9 +204,13 @@ def test_a_kill_while_forgetting_removed_sources_leaves_no_damage(built: tuple[S
 def test_a_shard_that_cannot_load_is_one_clear_error(built: tuple[Settings, Path]) -> None:
     settings, _ = built
     (settings.index_dir / "shard" / "edge_config.json").write_text("garbage")
+    crashed(settings)
+    # Searches keep answering from the last state published before the damage; a writer cannot go on.
+    with Index.open(settings) as index:
+        assert index.store.count() == 24
     with pytest.raises(IndexDamagedError, match=r"shard .* cannot be loaded .*--index t --rebuild"):
-        Index.open(settings)
-    assert "cannot be loaded" in check_index(settings).store
+        Index.open_or_create(settings)
+    assert "cannot be loaded" in check_index(settings, repair=True).store
 
 
 # --- the model record in the store -----------------------------------------------------------
@@ -254,6 +266,7 @@ def test_an_index_from_before_records_opens_and_gets_one_on_its_next_write(built
     settings, root = built
     record = settings.index_dir / "shard" / "docsearch.json"
     record.unlink()
+    crashed(settings)
     with Searcher(Index.open(settings), FakeEncoder()) as searcher:
         assert searcher.search("kayak", k=1, mode="dense")
     assert check_index(settings).unrecorded and check_index(settings).ok

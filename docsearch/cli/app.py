@@ -1,13 +1,15 @@
 """The typer app, its consoles and shared options, and the one place errors are reported.
 
 Every command registers through :func:`command`, which turns a :class:`DocsearchError` into one
-red line on stderr and exit code 1, and Ctrl-C into exit code 130. Commands are thin: they read
+red line on stderr and exit code 1, and Ctrl-C (or a run that stopped for it) into exit code 130. Commands are thin: they read
 flags into :class:`Settings`, call the library, and render what it returns.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -15,7 +17,7 @@ from typing import Annotated, Any, Optional, TypeVar
 import typer
 from rich.console import Console
 
-from ..errors import DocsearchError
+from ..errors import DocsearchError, Interrupted
 from ..settings import Settings, load_settings
 
 app = typer.Typer(
@@ -49,6 +51,17 @@ def report_error(exc: BaseException) -> None:
     err.print(f"[bold red]error:[/] {escape(' '.join(str(exc).split()))}", highlight=False, soft_wrap=True)
 
 
+def _leave_now(code: int) -> None:
+    """After a stop the index is closed and its lock released. Leave at once, without the
+    interpreter's teardown: a worker thread still finishing a forward pass or a model load has
+    nothing left to protect (waiting for it would make Ctrl-C slow again, and torch's threads can
+    abort the process there), and a further Ctrl-C during teardown, when Python has put the default
+    handler back, would kill the process by the signal instead of exiting with ``code``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def command(name: str | None = None, interrupted: str | None = None) -> Callable[[F], F]:
     """Register a command whose library errors become one red line and exit code 1; ``interrupted``
     is what Ctrl-C says (exit code 130)."""
@@ -58,6 +71,10 @@ def command(name: str | None = None, interrupted: str | None = None) -> Callable
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
+            except Interrupted as exc:
+                tail = f"; {interrupted}" if interrupted else ""
+                err.print(f"[yellow]interrupted:[/] {exc}{tail}", highlight=False)
+                _leave_now(130)
             except DocsearchError as exc:
                 report_error(exc)
                 raise typer.Exit(1) from None

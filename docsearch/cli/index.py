@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import ConfigError
 from ..index import Index
 from ..indexer import IndexProgress, index_paths
+from ..lock import Holder
 from ..reembed import reembed as reembed_index
 from ..reembed import rollback as roll_back
 from ..settings import Settings
@@ -42,10 +48,12 @@ def index(
     backend: BackendOpt = None, device: DeviceOpt = None,
     workers: Annotated[Optional[int], typer.Option(
         min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
+    wait: Annotated[Optional[bool], typer.Option(
+        "--wait/--no-wait", help="If another process is writing this index, wait for it (default: refuse).")] = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
     s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
-                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers)
+                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers, wait=wait)
     if reembed or rollback:
         _switch(s, paths, reembed, rollback, rebuild, quiet)
         return
@@ -53,10 +61,12 @@ def index(
         raise ConfigError("give the files and folders to index (or --reembed --model M, or --rollback)")
     defaults = RecordFields()
     fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
-    if quiet:
-        report = index_paths(s, [str(p) for p in paths], fields, rebuild)
-    else:
-        report = _index_with_progress(s, paths, fields, rebuild)  # progress goes to stderr
+    stop = threading.Event()
+    with _ctrl_c_stops(stop):
+        if quiet:
+            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s))
+        else:
+            report = _index_with_progress(s, paths, fields, rebuild, stop)  # progress goes to stderr
     if json_out:
         sys.stdout.write(report_json(report) + "\n")
     elif not quiet:
@@ -89,9 +99,46 @@ def _switch(s: Settings, paths: list[Path] | None, reembed: bool, rollback: bool
               f"now uses {report.meta.model} (back with: docsearch index --index {s.index} --rollback)", highlight=False)
 
 
-def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool) -> IndexReport:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+@contextmanager
+def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """For the duration of a run: the first Ctrl-C asks it to stop at its next safe point (within
+    a forward pass of the encoder), and says so; later ones only say it is still stopping, since
+    killing the process while it closes the shard is what must not happen. The previous handler
+    is put back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    presses = 0
 
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        stop.set()
+        text = ("stopping: finishing the batch being stored…" if presses == 1
+                else "still stopping: closing the index so that it stays consistent…")
+        os.write(2, f"\n{text}\n".encode())  # no locks taken in a signal handler: not rich's console
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        # Once a stop was asked for, the process is on its way out: a further Ctrl-C, however soon
+        # after the run stopped, must not kill it mid-exit, so the handler stays.
+        if not presses:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _waiting(s: Settings) -> Any:
+    def on_wait(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another process"
+        err.print(f"[dim]waiting: index {s.index!r} is being written by {who}…[/]", highlight=False)
+
+    return on_wait
+
+
+def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool,
+                         stop: threading.Event) -> IndexReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("[bold blue]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
                TextColumn("{task.fields[chunks]} chunks, {task.fields[rate]:.0f}/s"), TimeElapsedColumn(),
@@ -103,12 +150,13 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
             bar.update(task, total=p.files_total or None, completed=p.files_done, chunks=p.chunks,
                        rate=p.chunks_per_s, current=p.current[-40:])
 
-        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update)
+        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
+                           on_wait=_waiting(s))
 
 
 @command()
 def info(index: IndexOpt = None, qdrant_url: UrlOpt = None, home: HomeOpt = None) -> None:
-    """Show what an index holds: counts, model, fingerprint, chunking, size on disk."""
+    """Show what an index holds: counts, languages, model, fingerprint, chunking, size on disk."""
     s = settings_from(index=index, qdrant_url=qdrant_url, home=home)
     with Index.open(s) as opened:
         out.print(info_table(opened.info()))

@@ -105,6 +105,7 @@ def print_report(console: Console, report: IndexReport, verbose: bool = False) -
     if verbose:
         for e in report.excluded:
             console.print(f"  [dim]{e.rule}[/] {escape(e.path)}", highlight=False)
+    print_warnings(console, report.warnings)
 
 
 def rule_summary(report: IndexReport, suffixes: int = 5) -> str:
@@ -123,6 +124,26 @@ def report_json(report: IndexReport) -> str:
     return json.dumps(report.to_json(), ensure_ascii=False)
 
 
+def print_warnings(console: Console, warnings: Sequence[str]) -> None:
+    for w in warnings:
+        console.print(Text("warning: " + w, style="yellow"), soft_wrap=True)  # one line, however wide
+
+
+def languages_line(counts: dict[str, int] | None) -> str:
+    """``Chinese (zh) 848, English (en) 3`` with shares; ``unknown`` for an index made before
+    languages were detected."""
+    from ..languages import name
+
+    if counts is None:
+        return "unknown (indexed before languages were detected; English BM25)"
+    total = sum(counts.values())
+    if not total:
+        return "none yet"
+    shown = [f"{name(c)}{'' if c == 'und' else f' ({c})'} {n} ({n / total:.0%})" for c, n in list(counts.items())[:6]]
+    more = len(counts) - len(shown)
+    return ", ".join(shown) + (f", {more} more" if more > 0 else "")
+
+
 def info_table(info: Any) -> Table:
     m = info.meta
     table = Table(title=f"index [bold]{info.name}[/]", show_header=False, title_justify="left")
@@ -131,18 +152,27 @@ def info_table(info: Any) -> Table:
     rows = [
         ("location", info.path), ("backend", m.backend + (f" ({m.collection})" if m.backend == "server" else "")),
         ("sources", str(info.sources)), ("documents", str(info.documents)), ("chunks", f"{info.chunks} ({info.points} points)"),
-        ("model", m.model_id), ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
+        ("languages", languages_line(m.languages)),
+        ("model", m.model_id), ("model languages", _model_languages(info)),
+        ("fingerprint", m.fingerprint), ("dimension", str(m.dim)), ("variant", m.variant),
         ("embedded by", ", ".join(m.embedders)),
         ("chunking", f"{m.chunk_tokens} tokens, overlap {m.overlap}"), ("sparse", m.sparse),
         ("fusion", f"hybrid: {m.fusion.label()}"),
         ("auto", f"{m.auto.label()}: {m.auto_reason or 'default (chosen on the next index run)'}"),
         ("size on disk", _bytes(info.bytes_on_disk)), ("docsearch", m.version),
     ]
-    rows[6:6] = [("learned", line) for line in lineage_lines(m.lineage)]
-    if info.previous is not None:
+    at = [k for k, _ in rows].index("model") + 1
+    rows[at:at] = [("learned", line) for line in lineage_lines(m.lineage)]
+    if getattr(info, "previous", None) is not None:
         rows.append(("rollback to", f"{info.previous.model_id} (docsearch index --index {info.name} --rollback)"))
+    if getattr(info, "committed", 0.0):
+        rows.insert(2, ("committed", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.committed))))
+    if getattr(info, "writer", ""):
+        rows.insert(2, ("being written", f"by {info.writer} (counts: its last committed batch)"))
     for k, v in rows:
         table.add_row(k, v)
+    for w in info.warnings:
+        table.add_row(Text("warning", style="yellow"), Text(w, style="yellow"))
     return table
 
 
@@ -158,6 +188,16 @@ def lineage_lines(lineage: Sequence[Any]) -> list[str]:
         lines.append(f"from {Path(step.base).name} on {step.judgements} judgements ({step.queries} queries), {when}; "
                      f"held out: {figures} on {step.held_out} queries")
     return lines
+
+
+def _model_languages(info: Any) -> str:
+    from ..languages import name
+
+    codes = info.model_languages
+    if not codes:
+        return "unknown (its card names none)"
+    return ", ".join(name(c) for c in codes[:8]) + (
+        f", {len(codes) - 8} more" if len(codes) > 8 else "")
 
 
 def _bytes(n: float) -> str:

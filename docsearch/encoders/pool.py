@@ -25,7 +25,12 @@ _worker: Any = None  # the encoder inside a worker process
 
 def _start(model: ModelDir, devices: Any, batch_size: int, backend: str, threads: int) -> None:
     """Worker initializer: pin the thread count before torch starts, take a device, load the model."""
+    import signal
+
     global _worker
+    # A terminal's Ctrl-C reaches the whole process group: the parent decides when the pool stops
+    # (this handler is the worker process's own, not its host's).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a worker is this pool's own process, not the host's

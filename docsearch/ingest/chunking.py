@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -99,8 +99,17 @@ def _span(text: str, offsets: Sequence[tuple[int, int]], first: int, last: int) 
     return ChunkSpan(start, end, text[start:end])
 
 
+WINDOW_CHARS = 64_000  # text tokenized at once: memory follows this, not the document's length
+
+
 class TokenChunker:
-    """Chunks texts with a model's fast tokenizer (``tokenizer.json``)."""
+    """Chunks texts with a model's fast tokenizer (``tokenizer.json``).
+
+    Texts are tokenized a window at a time (short texts several to a window, a long one in windows
+    that end at whitespace), so a document of any size or line length costs the memory of one
+    window's tokens, not of the whole document's: the tokenizer keeps a dozen values per token.
+    The window's last chunk is cut again from the start of the next window, so the chunks are those
+    of the whole text."""
 
     def __init__(self, tokenizer_json: str, max_tokens: int, overlap: int, special_tokens: int = 2) -> None:
         from tokenizers import Tokenizer
@@ -118,21 +127,70 @@ class TokenChunker:
     def chunk_many(self, texts: Sequence[str]) -> list[list[ChunkSpan]]:
         """Windows per text, each with the model's token ids (special tokens added), so the
         encoder need not tokenize again."""
-        encodings = self._tok.encode_batch(list(texts), add_special_tokens=False)
-        out = []
-        for text, enc in zip(texts, encodings, strict=True):
-            offsets, ids = enc.offsets, enc.ids
-            spans = chunk_offsets(text, offsets, self.max_tokens, self.overlap)
-            out.append([self._with_tokens(s, offsets, ids) for s in spans] if self._specials else spans)
+        out: list[list[ChunkSpan]] = [[] for _ in texts]
+        for i, span in self.chunk_stream(texts):
+            out[i].append(span)
         return out
+
+    def chunk_stream(self, texts: Sequence[str], window: int = WINDOW_CHARS) -> Iterator[tuple[int, ChunkSpan]]:
+        """(text number, chunk) in order, produced a window of text at a time."""
+        group: list[int] = []
+        size = 0
+        for i, text in enumerate(texts):
+            if len(text) > window:
+                yield from self._group(texts, group)
+                group, size = [], 0
+                yield from ((i, span) for span in self._long(text, window))
+                continue
+            if size + len(text) > window:
+                yield from self._group(texts, group)
+                group, size = [], 0
+            group.append(i)
+            size += len(text)
+        yield from self._group(texts, group)
+
+    def _group(self, texts: Sequence[str], group: list[int]) -> Iterator[tuple[int, ChunkSpan]]:
+        if not group:
+            return
+        encodings = self._tok.encode_batch([texts[i] for i in group], add_special_tokens=False)
+        for i, enc in zip(group, encodings, strict=True):
+            yield from ((i, span) for span in self._spans(texts[i], enc.offsets, enc.ids))
+
+    def _long(self, text: str, window: int) -> Iterator[ChunkSpan]:
+        pos, n = 0, len(text)
+        while pos < n:
+            end = _window_end(text, pos, window)
+            piece = text[pos:end]
+            enc = self._tok.encode(piece, add_special_tokens=False)
+            spans = self._spans(piece, enc.offsets, enc.ids)
+            restart = end - pos
+            if end < n and len(spans) > 1:
+                restart = spans[-1].start  # the cut chunk starts the next window
+                spans = spans[:-1]
+            for span in spans:
+                yield ChunkSpan(span.start + pos, span.end + pos, span.text, span.tokens)
+            pos += max(restart, 1)
+
+    def _spans(self, text: str, offsets: Sequence[tuple[int, int]], ids: Sequence[int]) -> list[ChunkSpan]:
+        spans = chunk_offsets(text, offsets, self.max_tokens, self.overlap)
+        return [self._with_tokens(s, offsets, ids) for s in spans] if self._specials else spans
 
     def _with_tokens(self, span: ChunkSpan, offsets: Sequence[tuple[int, int]], ids: Sequence[int]) -> ChunkSpan:
         first = bisect_left(offsets, (span.start, -1))
         last = bisect_left(offsets, (span.end, -1), lo=first)
         while last < len(offsets) and offsets[last][1] <= span.end and offsets[last][0] < span.end:
             last += 1
-        head, tail = self._specials
+        head, tail = self._specials  # type: ignore[misc]
         return ChunkSpan(span.start, span.end, span.text, (*head, *ids[first:last], *tail))
+
+
+def _window_end(text: str, pos: int, window: int) -> int:
+    """Where a window starting at ``pos`` ends: at the last whitespace in its second half, if any."""
+    end = pos + window
+    if end >= len(text):
+        return len(text)
+    cut = max(text.rfind(" ", pos + window // 2, end), text.rfind("\n", pos + window // 2, end))
+    return cut if cut > pos else end
 
 
 @lru_cache(maxsize=8)

@@ -1,5 +1,5 @@
-"""What a learning run needs from the live index, read in one go so the index is free again before
-training starts (an Edge shard opens in one process at a time): the judgements, each judged query's
+"""What a learning run needs from the live index, read in one go before training starts, so the
+run holds nothing of the index while it trains: the judgements, each judged query's
 pool of documents, a random sample of the index's other documents, every pooled document's chunk
 texts, and pseudo-queries (a sentence of a sampled chunk, its document the answer) for the check
 that learning did not cost what the model knew.

@@ -146,13 +146,8 @@ class EdgeStore:
 
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
         """(id, chunk text) of every point, a page at a time."""
-        qe, offset = self._qe, None
-        while True:
-            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=["text"],
-                                                                  with_vector=False))
-            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
-            if offset is None:
-                return
+        for rows in self.payloads(("text",), page):
+            yield [(pid, str(p.get("text", ""))) for pid, p in rows]
 
     def points(self, page: int = 1000) -> Iterator[list[StorePoint]]:
         """Every point with its payload and BM25 vector but no dense vector (``vector`` is empty), a
@@ -166,12 +161,13 @@ class EdgeStore:
             if offset is None:
                 return
 
-    def payloads(self, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-        """(id, payload) of every point, a page at a time."""
+    def payloads(self, fields: Sequence[str] | None = None, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """(id, payload: the named fields, or all) of every point, a page at a time."""
         qe, offset = self._qe, None
+        wanted: Any = True if fields is None else list(fields)
         while True:
             try:
-                records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=True,
+                records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, with_payload=wanted,
                                                                       with_vector=False))
             except Exception as exc:
                 raise IndexDamagedError(f"the index shard at {self._path} cannot be read ({_one_line(exc)})") from exc
@@ -226,6 +222,20 @@ class EdgeStore:
             self._shard = self._qe.EdgeShard.load(str(self._path), self._config(self._dim, quantized=True))
         self._shard.flush()
         self._shard.optimize()
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def flush(self) -> None:
+        """Persist every acknowledged write into the segments (after this they hold everything)."""
+        self._shard.flush()
+
+    def commit(self, force: bool = False) -> bool:
+        return False  # the shard itself: nobody to publish for (see shared.WriterStore)
+
+    def refresh(self) -> bool:
+        return False
 
     def drop(self) -> None:
         self._shard.close()  # the indexer removes the folder

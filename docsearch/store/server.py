@@ -3,6 +3,7 @@ server in tests)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -11,16 +12,43 @@ from ..types import SparseVector
 from .base import DENSE, HNSW_EF, KEYWORD_FIELDS, SPARSE, QuerySpec, StoreHit, StorePoint, floats
 
 RECORD_KEY = "docsearch"  # the index's record, in the collection's metadata (Qdrant >= 1.16)
+CONNECT_TIMEOUT_S = 3  # the first contact: an unreachable server is said in seconds, not minutes
+TIMEOUT_S = 60  # every later request (a large upsert can take a while)
+
+
+def _client(url: str, api_key: str | None, timeout: int) -> Any:
+    """A qdrant-client for a server, without its version check: that check warns through Python's
+    warnings (a source line on stderr) when the server cannot be reached, and costs a request."""
+    from qdrant_client import QdrantClient
+
+    with warnings.catch_warnings():  # anything else it warns about while connecting stays out of the CLI's line
+        warnings.simplefilter("ignore")
+        return QdrantClient(url=url, api_key=api_key, timeout=timeout, check_compatibility=False)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause, in one line: 'Connection refused', not three wrapped exceptions."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 160 else text[:159] + "…"
 
 
 def connect(url: str, api_key: str | None) -> Any:
+    """A client: qdrant-client's in-process mode for ``:memory:`` / ``local:PATH``, else a server,
+    contacted first with a short timeout so that an unreachable one fails in seconds."""
     from qdrant_client import QdrantClient
 
     if url == ":memory:":
         return QdrantClient(location=":memory:")
     if url.startswith("local:"):
         return QdrantClient(path=url[len("local:"):])
-    return QdrantClient(url=url, api_key=api_key, timeout=60)
+    probe = _client(url, api_key, CONNECT_TIMEOUT_S)
+    try:
+        probe.get_collections()  # fails fast if nobody answers
+    finally:
+        probe.close()
+    return _client(url, api_key, TIMEOUT_S)
 
 
 def collection_exists(url: str, api_key: str | None, collection: str) -> bool:
@@ -31,7 +59,7 @@ def collection_exists(url: str, api_key: str | None, collection: str) -> bool:
         finally:
             client.close()
     except Exception as exc:
-        raise StoreError(f"cannot reach Qdrant at {url}: {type(exc).__name__}: {exc}") from exc
+        raise StoreError(f"cannot reach Qdrant at {url}: {_reason(exc)}") from exc
 
 
 class ServerStore:
@@ -52,7 +80,7 @@ class ServerStore:
         except StoreError:
             raise
         except Exception as exc:
-            raise StoreError(f"cannot reach Qdrant at {url}: {type(exc).__name__}: {exc}") from exc
+            raise StoreError(f"cannot reach Qdrant at {url}: {_reason(exc)}") from exc
 
     def _create(self, dim: int) -> None:
         m = self._m
@@ -61,8 +89,6 @@ class ServerStore:
             vectors_config={DENSE: m.VectorParams(size=dim, distance=m.Distance.COSINE)},
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
         )
-        import warnings
-
         with warnings.catch_warnings():  # local mode warns that it ignores payload indexes; a server uses them
             warnings.simplefilter("ignore", UserWarning)
             for name in KEYWORD_FIELDS:
@@ -135,13 +161,8 @@ class ServerStore:
         return sorted((dict(r.payload or {}) for r in records), key=lambda p: p.get("chunk", 0))
 
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]:
-        offset = None
-        while True:
-            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=["text"],
-                                                  with_vectors=False)
-            yield [(str(r.id), str((r.payload or {}).get("text", ""))) for r in records]
-            if offset is None:
-                return
+        for rows in self.payloads(("text",), page):
+            yield [(pid, str(p.get("text", ""))) for pid, p in rows]
 
     def points(self, page: int = 1000) -> Iterator[list[StorePoint]]:
         """Every point with its payload and BM25 vector but no dense vector, a page at a time."""
@@ -158,10 +179,11 @@ class ServerStore:
             if offset is None:
                 return
 
-    def payloads(self, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    def payloads(self, fields: Sequence[str] | None = None, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         offset = None
+        wanted: Any = True if fields is None else list(fields)
         while True:
-            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=True,
+            records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=wanted,
                                                   with_vectors=False)
             yield [(str(r.id), dict(r.payload or {})) for r in records]
             if offset is None:
@@ -192,6 +214,12 @@ class ServerStore:
 
     def finish(self, quantize: bool | None = None) -> None:
         pass  # the server optimizes by itself; quantization is the collection owner's choice
+
+    def commit(self, force: bool = False) -> bool:
+        return False  # the server makes every acknowledged write visible to every client
+
+    def refresh(self) -> bool:
+        return False
 
     def drop(self) -> None:
         self._client.delete_collection(self._name)

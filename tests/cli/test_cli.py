@@ -119,3 +119,13 @@ def test_index_accounts_for_every_input(tmp_path: Path) -> None:
     hits = ds("search", "how do I configure the ssh client", "--index", "mixed", "--json", "-k", "1",
               home=tmp_path / "home")
     assert json.loads(hits.stdout)["results"][0]["path"] == "README"
+
+
+def test_the_auto_fusion_chosen_at_index_time_shows_in_info_and_json(indexed: Path) -> None:
+    info = ds("info", "--index", "sample", home=indexed)
+    assert info.returncode == 0 and "tmm" in info.stdout and "pseudo-query MRR@10" in info.stdout
+    done = ds("search", "how to keep a sourdough starter alive", "--index", "sample", "--json", home=indexed)
+    answer = json.loads(done.stdout)
+    assert answer["mode"] == "auto" and answer["fusion"]["method"] == "tmm"
+    again = json.loads(ds("search", "telescope", "--index", "sample", "--json", home=indexed).stdout)
+    assert again["fusion"] == answer["fusion"]  # stored with the index: every process reads the same choice

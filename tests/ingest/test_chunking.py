@@ -73,3 +73,37 @@ def test_real_tokenizer_windows_fit_the_model() -> None:
 def test_rejects_a_zero_budget() -> None:
     with pytest.raises(ValueError):
         chunk_offsets("text", [(0, 4)], max_tokens=0)
+
+
+def _prose(sentences: int, seed: int = 0) -> str:
+    import random
+
+    rng = random.Random(seed)
+    words = ["tomato", "bread", "river", "stone", "Garden", "light", "mirror", "x1", "semi-colon", "flour"]
+    ends = [". ", "! ", "; ", " ", ", ", "\n\n"]
+    return "".join(" ".join(rng.choice(words) for _ in range(rng.randint(3, 20))) + rng.choice(ends)
+                   for _ in range(sentences))
+
+
+def test_windows_of_a_long_text_give_the_chunks_of_the_whole_text() -> None:
+    chunker = TokenChunker(str(ModelDir.resolve("all-MiniLM-L6-v2").tokenizer_file), max_tokens=256, overlap=32)
+    texts = [_prose(3000, seed=1), "a short one", _prose(40, seed=2), _prose(2000, seed=3).replace("\n", " ")]
+    whole = list(chunker.chunk_stream(texts, window=10**9))
+    assert list(chunker.chunk_stream(texts, window=4000)) == whole
+    assert [s for s in whole if s[0] == 1] == [(1, chunker.chunk_many(["a short one"])[0][0])]
+
+
+def test_a_long_single_line_is_chunked_in_bounded_memory() -> None:
+    import tracemalloc
+
+    chunker = TokenChunker(str(ModelDir.resolve("all-MiniLM-L6-v2").tokenizer_file), max_tokens=256, overlap=32)
+    text = _prose(20_000, seed=4).replace("\n", " ")  # about 1.4 MB on one line
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in chunker.chunk_stream([text]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count > 300
+    # The whole line's offsets alone would be ~40 MB of Python tuples; a window's are ~2 MB.
+    assert peak < 16 << 20, f"peak {peak >> 20} MB"

@@ -13,7 +13,8 @@ from helpers import write_files
 
 from docsearch import Index, IndexBusyError, IndexMeta, Lineage, Searcher, Settings, index_paths
 from docsearch.errors import ConfigError, ModelError
-from docsearch.index import PREVIOUS_FILE, read_meta, writer_lock
+from docsearch.index import PREVIOUS_FILE, read_meta
+from docsearch.lock import WriterLock
 from docsearch.reembed import STATE_FILE, reembed, rollback
 
 DOCS = {
@@ -60,7 +61,7 @@ def test_reembed_switches_to_a_new_data_folder_and_rollback_swaps_back(settings:
     assert report.chunks == report.embedded == 44 and report.resumed == 0 and report.previous == before
     assert json.loads((settings.index_dir / PREVIOUS_FILE).read_text())["fingerprint"] == before.fingerprint
     assert not (settings.index_dir / STATE_FILE).exists()
-    assert not (settings.index_dir / meta.data / "source").exists()  # the copy of the live shard is gone
+    assert (settings.index_dir / meta.data / "published").is_dir()  # searchable the moment index.json names it
     assert search(settings, new)[0] == "bread.md"
     with Index.open(settings) as index:
         assert index.info().chunks == 44 and index.store.count() == 44
@@ -133,8 +134,8 @@ def test_an_interrupted_run_for_another_model_is_discarded(settings: Settings, t
 
 
 def test_one_writer_at_a_time(settings: Settings, tiny_model: Path, tmp_path: Path) -> None:
-    with writer_lock(settings.index_dir, "notes"):
-        with pytest.raises(IndexBusyError, match="being changed"):
+    with WriterLock(settings.index_dir, "notes"):
+        with pytest.raises(IndexBusyError, match="being written"):
             index_paths(settings, [tmp_path / "docs"], encoder=FakeEncoder())
         with pytest.raises(IndexBusyError):
             reembed(settings, tiny_model, encoder=FakeEncoder(str(tiny_model)))
