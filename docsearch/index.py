@@ -45,7 +45,7 @@ from .auto import DEFAULT as AUTO_DEFAULT
 from .diskspace import is_disk_full
 from .encoders.sparse import DEFAULT_SPARSE_ID, SparseEncoder, sparse_encoder, sparse_id
 from .errors import DiskFullError, IndexBusyError, IndexDamagedError, IndexNotFoundError, ModelError, ModelMismatchError
-from .lock import LOCK_FILE, Holder, WriterLock
+from .lock import LOCK_FILE, META_LOCK_FILE, Holder, WriterLock, meta_lock
 from .manifest import MANIFEST_FILE, Manifest
 from .model import ModelDir
 from .settings import Settings
@@ -525,12 +525,13 @@ class Index:
     def update(self, **changes: Any) -> IndexMeta:
         """Change recorded metadata (atomically on disk), over what is on disk now: another process
         may have changed other fields (a reader storing tuned fusion while a writer runs)."""
-        base = read_meta(self.dir) if self.exists(self.settings) else self.meta
-        if (base.fingerprint, base.data) != (self.meta.fingerprint, self.meta.data):
-            raise IndexBusyError(f"index {self.name!r} switched to another model ({base.model}) meanwhile; "
-                                 "run this again to work on the index as it is now")
-        self.meta = replace(base, **changes)
-        write_meta(self.dir, self.meta)
+        with meta_lock(self.dir):
+            base = read_meta(self.dir) if self.exists(self.settings) else self.meta
+            if (base.fingerprint, base.data) != (self.meta.fingerprint, self.meta.data):
+                raise IndexBusyError(f"index {self.name!r} switched to another model ({base.model}) meanwhile; "
+                                     "run this again to work on the index as it is now")
+            self.meta = replace(base, **changes)
+            write_meta(self.dir, self.meta)
         return self.meta
 
     def set_fusion(self, fusion: Fusion) -> IndexMeta:
@@ -602,7 +603,7 @@ def drop(settings: Settings) -> None:
     if not index_dir.exists():
         return
     for entry in index_dir.iterdir():
-        if entry.name in (LOCK_FILE, "readers"):
+        if entry.name in (LOCK_FILE, META_LOCK_FILE, "readers"):  # deleting a held lock file would split it
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)

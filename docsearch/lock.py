@@ -15,7 +15,8 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,3 +140,21 @@ class WriterLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+META_LOCK_FILE = "meta.lock"
+
+
+@contextmanager
+def meta_lock(index_dir: Path) -> Iterator[None]:
+    """Held around every read-modify-write of ``index.json``: a reader storing tuned fusion (which
+    takes no writer lock, so a search or an eval may tune while an index runs) must not write back
+    the metadata it read just before a re-embedding switched the index to another model. Held for
+    milliseconds; the writer lock is a different file, so holding both never deadlocks."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / META_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock

@@ -57,7 +57,7 @@ from .index import (
     remove_data,
     write_meta,
 )
-from .lock import WriterLock
+from .lock import WriterLock, meta_lock
 from .manifest import MANIFEST_FILE
 from .model import ModelDir
 from .settings import Settings
@@ -130,8 +130,9 @@ def rollback(settings: Settings) -> tuple[IndexMeta, IndexMeta]:
             raise ConfigError(f"index {live.name!r} has no previous model and index to roll back to")
         if previous.backend == "edge" and not (data_dir(index_dir, previous) / MANIFEST_FILE).is_file():
             raise ConfigError(f"the previous index of {live.name!r} is gone ({previous.data or 'its folder'})")
-        write_meta(index_dir, previous)  # the switch: readers now open the previous index
-        write_meta(index_dir, live, PREVIOUS_FILE)
+        with meta_lock(index_dir):
+            write_meta(index_dir, previous)  # the switch: readers now open the previous index
+            write_meta(index_dir, live, PREVIOUS_FILE)
     return previous, live
 
 
@@ -339,8 +340,9 @@ def switch(index_dir: Path, live: IndexMeta, new: IndexMeta, settings: Settings 
     """Make ``new`` the live index, keep ``live`` as the previous one, then remove the run's copy of
     the live shard and whatever neither names any more. Returns ``live``."""
     old_previous = read_previous(index_dir)
-    write_meta(index_dir, live, PREVIOUS_FILE)
-    write_meta(index_dir, new)  # the switch
+    with meta_lock(index_dir):
+        write_meta(index_dir, live, PREVIOUS_FILE)
+        write_meta(index_dir, new)  # the switch
     (index_dir / STATE_FILE).unlink(missing_ok=True)
     clean(index_dir, old_previous, settings)
     return live

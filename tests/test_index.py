@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ from docsearch import (
     Settings,
     update_index,
 )
+from docsearch.index import read_meta, write_meta
+from docsearch.lock import meta_lock
 
 DOCS = {
     "garden/tomatoes.md": "# Tomatoes\n\nStake tomato plants and water them at the base to keep the leaves dry.",
@@ -60,6 +64,31 @@ def test_fusion_is_stored_and_survives_a_reopen(built: tuple[Settings, Path]) ->
         index.set_fusion(Fusion("rrf", 5, (2.0, 1.0)))
     with Index.open(settings) as index:
         assert index.meta.fusion == Fusion("rrf", 5, (2.0, 1.0))
+
+
+def test_storing_fusion_waits_for_a_switch_in_progress_and_never_undoes_it(built: tuple[Settings, Path]) -> None:
+    """A reader storing tuned fusion holds no writer lock: the metadata lock keeps its
+    read-modify-write of index.json from writing back a model a re-embedding just replaced."""
+    settings, _ = built
+    with Index.open(settings) as reader:
+        done, failures = threading.Event(), []
+        with meta_lock(settings.index_dir):
+            worker = threading.Thread(target=lambda: (failures.append(_store_fusion(reader)), done.set()))
+            worker.start()
+            assert not done.wait(0.3)  # blocked while the switch holds the lock
+            switched = replace(read_meta(settings.index_dir), fingerprint="another-model")
+            write_meta(settings.index_dir, switched)
+        worker.join(5)
+    assert isinstance(failures[0], IndexBusyError) and "switched to another model" in str(failures[0])
+    assert read_meta(settings.index_dir).fingerprint == "another-model"  # the switch stands
+
+
+def _store_fusion(index: Index) -> IndexBusyError | None:
+    try:
+        index.set_fusion(Fusion("rrf", 5, (2.0, 1.0)))
+    except IndexBusyError as exc:
+        return exc
+    return None
 
 
 def test_another_model_is_refused_in_one_line(built: tuple[Settings, Path], tmp_path: Path) -> None:
