@@ -3,9 +3,10 @@
 The same walk as a real run, and the same reading of every file a run would (re)embed, so the
 plan lists what would be skipped and why, and which record files would be read only in part; but
 no model loads, nothing is embedded, and the index is not opened for writing (its manifest is
-read through a read-only SQLite connection, and no writer lock is taken, so a plan works while a
-run writes). Files count as unchanged by size and modification time, as a run's first look does
-(a run also reads a touched file's hash before it calls it changed).
+read through a read-only SQLite connection, which at most creates SQLite's own -wal and -shm
+files as any reader does; no writer lock is taken, so a plan works while a run writes). Files
+count as unchanged by size and modification time, as a run's first look does (a run also reads a
+touched file's hash before it calls it changed).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from .answers import info_json, search_answer
+from .encoders import Encoder
 from .errors import ConfigError, DocsearchError, IngestError
 from .index import META_FILE, read_meta
 from .ingest import read_source
@@ -28,8 +29,9 @@ class Tools:
     """Search, read and describe the indexes under ``settings.home``; ``settings.index`` is the
     default index. Not thread-safe: the MCP server calls it from one worker thread."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, encoder: Encoder | None = None) -> None:
         self.settings = settings
+        self.encoder = encoder  # one query encoder for every index (tests): it must be each one's model
         self._open: dict[str, Searcher] = {}
 
     def searcher(self, index: str | None = None) -> Searcher:
@@ -42,7 +44,7 @@ class Tools:
                 return current
             del self._open[name]
             current.close()
-        searcher = Searcher.open(self._settings(name), load_model=False)
+        searcher = Searcher.open(self._settings(name), self.encoder, load_model=False)
         self._open[name] = searcher
         return searcher
 
