@@ -36,8 +36,10 @@ from .index import Index, IndexInfo, IndexMeta, Lineage
 from .indexer import IndexProgress, index_paths, update_index
 from .integrity import CheckReport, check_index
 from .model import ModelDir
+from .plan import IndexPlan, plan_index
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
+from .tools import Tools
 from .types import (
     BadRecord,
     Document,
@@ -71,6 +73,7 @@ __all__ = [
     "IndexInfo",
     "IndexMeta",
     "IndexNotFoundError",
+    "IndexPlan",
     "IndexProgress",
     "IndexReport",
     "IngestError",
@@ -87,11 +90,13 @@ __all__ = [
     "SparseEncoder",
     "SparseVector",
     "StoreError",
+    "Tools",
     "__version__",
     "check_index",
     "index_paths",
     "load_encoder",
     "load_query_encoder",
     "load_settings",
+    "plan_index",
     "update_index",
 ]

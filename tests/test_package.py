@@ -11,7 +11,7 @@ from pathlib import Path
 import docsearch
 
 PACKAGE = Path(docsearch.__file__).parent
-HEAVY = ("torch", "sentence_transformers", "transformers", "qdrant_edge", "qdrant_client")
+HEAVY = ("torch", "sentence_transformers", "transformers", "qdrant_edge", "qdrant_client", "mcp")
 
 
 def test_public_names_are_exported_from_the_root() -> None:

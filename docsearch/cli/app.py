@@ -20,9 +20,15 @@ from rich.console import Console
 from ..errors import DocsearchError, Interrupted
 from ..settings import Settings, load_settings
 
+# Exit codes, as --help and the README give them.
+EXIT_CODES = "Exit codes: 0 done; 1 error (one red line on stderr); 2 usage (a bad flag or argument); 130 interrupted (Ctrl-C)."
+
 app = typer.Typer(
     help="Semantic document search: index folders, search them by meaning, teach it your notion of relevance.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    epilog=EXIT_CODES, no_args_is_help=True, pretty_exceptions_enable=False,
+    # typer's --install-completion / --show-completion (bash, zsh, fish, PowerShell): they import
+    # nothing heavy, and completing a command line imports only the CLI, as --help does.
+    add_completion=True,
 )
 out = Console()
 err = Console(stderr=True)
@@ -36,6 +42,31 @@ DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, c
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Index home (default: ./indexes or $DOCSEARCH_HOME).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def version() -> str:
+    """The installed package's version (its metadata), or the source tree's when it is not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("docsearch")
+    except PackageNotFoundError:
+        from .. import __version__
+
+        return __version__
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        sys.stdout.write(f"docsearch {version()}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(show_version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version, help="Print the version and exit.")] = False) -> None:
+    pass
 
 
 def settings_from(**flags: object) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -13,16 +14,18 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..answers import info_json
 from ..errors import ConfigError
 from ..index import Index
 from ..indexer import IndexProgress, index_paths
 from ..lock import Holder
+from ..plan import plan_index
 from ..reembed import reembed as reembed_index
 from ..reembed import rollback as roll_back
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
 from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
-from .render import info_table, print_report, report_json
+from .render import info_table, print_plan, print_report, report_json
 
 
 @command(interrupted="the index is consistent; run the same command again to finish")
@@ -50,17 +53,29 @@ def index(
         min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
     wait: Annotated[Optional[bool], typer.Option(
         "--wait/--no-wait", help="If another process is writing this index, wait for it (default: refuse).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=(
+        "Say what would be indexed, skipped (and why) and removed, with counts by type; loads no model, "
+        "embeds and writes nothing."))] = False,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
     s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
                       qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers, wait=wait)
     if reembed or rollback:
+        if dry_run:
+            raise ConfigError("--dry-run plans an index run over paths; it does not go with --reembed or --rollback")
         _switch(s, paths, reembed, rollback, rebuild, quiet)
         return
     if not paths:
         raise ConfigError("give the files and folders to index (or --reembed --model M, or --rollback)")
     defaults = RecordFields()
     fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
+    if dry_run:
+        plan = plan_index(s, [str(p) for p in paths], fields, rebuild)
+        if json_out:
+            sys.stdout.write(json.dumps(plan.to_json(), ensure_ascii=False) + "\n")
+        elif not quiet:
+            print_plan(out, plan, verbose)
+        return
     stop = threading.Event()
     with _ctrl_c_stops(stop):
         if quiet:
@@ -155,8 +170,14 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
 
 
 @command()
-def info(index: IndexOpt = None, qdrant_url: UrlOpt = None, home: HomeOpt = None) -> None:
+def info(index: IndexOpt = None, qdrant_url: UrlOpt = None, home: HomeOpt = None,
+         json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout: counts and index.json.")] = False,
+         ) -> None:
     """Show what an index holds: counts, languages, model, fingerprint, chunking, size on disk."""
     s = settings_from(index=index, qdrant_url=qdrant_url, home=home)
     with Index.open(s) as opened:
-        out.print(info_table(opened.info()))
+        found = opened.info()
+    if json_out:
+        sys.stdout.write(json.dumps(info_json(found), ensure_ascii=False) + "\n")
+    else:
+        out.print(info_table(found))

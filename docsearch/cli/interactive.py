@@ -29,6 +29,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from ..answers import hit_line
 from ..encoders import Encoder, load_query_encoder
 from ..errors import ConfigError, DocsearchError
 from ..index import Index
@@ -123,13 +124,6 @@ _INDENT = 10  # rank (3) + score (5) + spaces: snippets line up under the title
 def query_terms(query: str) -> list[str]:
     """The query's words worth emphasising in a snippet (three letters or more, first occurrence)."""
     return list(dict.fromkeys(w.lower() for w in _WORD.findall(query) if len(w) > 2))
-
-
-def hit_line(hit: Hit) -> int | None:
-    """The source line of the best sentence (the chunk's first line when there is no highlight)."""
-    if hit.line is None:
-        return None
-    return hit.line + (hit.text.count("\n", 0, hit.highlight[0]) if hit.highlight else 0)
 
 
 def render_hit(console: Console, hit: Hit, terms: Sequence[str]) -> Text:

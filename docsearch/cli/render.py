@@ -13,6 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from ..answers import search_answer
+from ..plan import IndexPlan
 from ..types import Fusion, Hit, IndexReport
 
 SNIPPET_CHARS = 320
@@ -20,15 +22,7 @@ SNIPPET_CHARS = 320
 
 def hits_json(query: str, hits: Sequence[Hit], mode: str | None = None, fusion: Fusion | None = None) -> str:
     """One JSON object: the query, the mode and fusion that answered it, the ranked results."""
-    results = [
-        {"rank": h.rank, "score": round(h.score, 6), "doc": h.doc, "title": h.title, "path": h.path,
-         "chunk": h.chunk, "text": h.text}
-        for h in hits
-    ]
-    answer: dict[str, object] = {"query": query}
-    if mode is not None:
-        answer.update(mode=mode, fusion=fusion.to_json() if fusion else None)
-    return json.dumps({**answer, "results": results}, ensure_ascii=False)
+    return json.dumps(search_answer(query, hits, mode, fusion), ensure_ascii=False)
 
 
 def snippet(hit: Hit, query_terms: Sequence[str] = (), width: int = SNIPPET_CHARS) -> Text:
@@ -79,16 +73,17 @@ SKIPPED_SHOWN = 20  # reason-skipped paths listed without --verbose
 BAD_SHOWN = 3  # bad records listed per partly read file without --verbose
 
 
-def print_report(console: Console, report: IndexReport, verbose: bool = False) -> None:
+def print_report(console: Console, report: IndexReport, verbose: bool = False, summary: bool = True) -> None:
     """The summary line, what the rules passed over, files read in part and files skipped; with
     ``verbose`` every path passed over and every bad record too."""
-    rate = report.chunks / report.seconds if report.seconds else 0.0
-    console.print(
-        f"[green]indexed[/] {report.indexed} file(s), {report.documents} document(s), {report.chunks} chunk(s) "
-        f"in {report.seconds:.1f}s ({rate:.0f} chunks/s); [cyan]unchanged[/] {report.unchanged}; "
-        f"[magenta]removed[/] {report.removed}; [yellow]skipped[/] {len(report.skipped)}; "
-        f"[dim]passed over[/] {len(report.excluded)} — {report.walked} path(s) seen"
-    )
+    if summary:
+        rate = report.chunks / report.seconds if report.seconds else 0.0
+        console.print(
+            f"[green]indexed[/] {report.indexed} file(s), {report.documents} document(s), {report.chunks} chunk(s) "
+            f"in {report.seconds:.1f}s ({rate:.0f} chunks/s); [cyan]unchanged[/] {report.unchanged}; "
+            f"[magenta]removed[/] {report.removed}; [yellow]skipped[/] {len(report.skipped)}; "
+            f"[dim]passed over[/] {len(report.excluded)} — {report.walked} path(s) seen"
+        )
     if report.resparsed:
         console.print(f"[cyan]BM25 vectors[/] added to {report.resparsed} stored chunk(s); dense vectors kept")
     if report.excluded:
@@ -106,6 +101,23 @@ def print_report(console: Console, report: IndexReport, verbose: bool = False) -
         for e in report.excluded:
             console.print(f"  [dim]{e.rule}[/] {escape(e.path)}", highlight=False)
     print_warnings(console, report.warnings)
+
+
+def print_plan(console: Console, plan: IndexPlan, verbose: bool = False) -> None:
+    """``index --dry-run``: what a run would embed (per type), leave, remove, skip and pass over."""
+    r = plan.report
+    types = ", ".join(f"{label} {n}" for label, n in plan.by_type)
+    console.print(
+        f"[bold]dry run[/] (nothing embedded or written): [green]would index[/] {r.indexed} file(s), "
+        f"{r.documents} document(s){f' ({types})' if types else ''}; [cyan]unchanged[/] {r.unchanged}; "
+        f"[magenta]would remove[/] {r.removed}; [yellow]would skip[/] {len(r.skipped)}; [dim]passed over[/] "
+        f"{len(r.excluded)} — {r.walked} path(s) seen", highlight=False)
+    if not plan.exists:
+        console.print(f"  [dim]index {plan.index!r} does not exist yet: every file found would be embedded[/]", highlight=False)
+    if verbose:
+        for path in r.indexed_paths:
+            console.print(f"  [green]would index[/] {escape(path)}", highlight=False)
+    print_report(console, r, verbose, summary=False)
 
 
 def rule_summary(report: IndexReport, suffixes: int = 5) -> str:

@@ -42,7 +42,7 @@ def test_search_json_is_one_object_with_the_documented_shape(indexed: Path) -> N
     assert data["query"] == "how to keep a sourdough starter alive"
     assert len(data["results"]) == 3
     first = data["results"][0]
-    assert set(first) == {"rank", "score", "doc", "title", "path", "chunk", "text"}
+    assert set(first) == {"rank", "score", "doc", "title", "path", "line", "chunk", "text"}
     assert first["rank"] == 1 and "sourdough" in first["path"]
     assert [r["rank"] for r in data["results"]] == [1, 2, 3]
 
