@@ -22,7 +22,7 @@ def hits_json(query: str, hits: Sequence[Hit], mode: str | None = None, fusion: 
     """One JSON object: the query, the mode and fusion that answered it, the ranked results."""
     results = [
         {"rank": h.rank, "score": round(h.score, 6), "doc": h.doc, "title": h.title, "path": h.path,
-         "chunk": h.chunk, "text": h.text}
+         "chunk": h.chunk, "text": h.text, **({"where": h.where} if h.where else {})}
         for h in hits
     ]
     answer: dict[str, object] = {"query": query}
@@ -60,7 +60,7 @@ def hits_table(query: str, hits: Sequence[Hit], offset: int = 0) -> Table:
     table.add_column("best passage", ratio=3)
     for h in hits:
         where = Text(h.title or h.doc, style="bold")
-        location = h.path + (f":{h.line}" if h.line else "")
+        location = h.path + (f":{h.line}" if h.line else "") + (f", {h.where}" if h.where else "")
         where.append("\n" + location, style="dim")
         if h.doc not in (h.path, h.title):
             where.append(f"\nid {h.doc}", style="dim")
