@@ -58,7 +58,7 @@ class Document:
         starts = [s.start + shift for s in self.sections]
         first = max(0, bisect_right(starts, start) - 1)
         last = max(first, bisect_right(starts, max(start, end - 1)) - 1)
-        return tuple((max(0, starts[i] - start), self.sections[i].label) for i in range(first, last + 1))
+        return tuple((0 if i == first else starts[i] - start, self.sections[i].label) for i in range(first, last + 1))
 
 
 @dataclass(frozen=True)
