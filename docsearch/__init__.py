@@ -47,6 +47,7 @@ from .types import (
     IndexReport,
     PartlyRead,
     RecordFields,
+    Section,
     Skipped,
     SparseVector,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "PartlyRead",
     "RecordFields",
     "Searcher",
+    "Section",
     "Settings",
     "Skipped",
     "SparseEncoder",

@@ -4,6 +4,7 @@ where each part comes from; broken and locked ones are one-line reasons; indexed
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import pytest
@@ -113,9 +114,18 @@ def test_broken_and_locked_files_are_one_line_reasons(tmp_path: Path) -> None:
     assert reason(tmp_path, "epub.docx", good_files()["lighthouse.epub"]).startswith("not a valid .docx (")
 
 
-def test_an_empty_document_says_so(tmp_path: Path) -> None:
-    import io
+def test_a_damaged_member_is_a_bad_zip(tmp_path: Path) -> None:
+    import zipfile
 
+    data = bytearray(good_files()["garden.docx"])
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("word/document.xml")
+    start = info.header_offset + 30 + len(info.filename) + len(info.extra)  # its compressed bytes
+    for i in range(start + 10, start + 40):
+        data[i] ^= 0xFF
+    assert reason(tmp_path, "damaged.docx", bytes(data)).startswith("not a valid .docx (bad zip: ")
+
+
+def test_an_empty_document_says_so(tmp_path: Path) -> None:
     import docx
 
     buf = io.BytesIO()
