@@ -132,12 +132,16 @@ def _docx(data: bytes) -> tuple[str | None, list[Part]]:
     document = docx.Document(io.BytesIO(data))
     parts: list[Part] = []
     label, first_heading = "", None
+    styles: dict[str | None, str] = {}  # by style id: python-docx looks a name up by scanning the styles
     for block in document.iter_inner_content():
         if isinstance(block, Table):
             parts.append(Part(label, _rows_text(_docx_rows(block))))
             continue
         text = block.text.strip()
-        style = _style_name(block)
+        style_id = block._p.style
+        if style_id not in styles:
+            styles[style_id] = _style_name(block)
+        style = styles[style_id]
         if text and style.startswith("Heading"):
             label = f"§ {clean_title(text)}"  # the heading a result is under
         if text and (style == "Title" or style.startswith("Heading")):
