@@ -49,6 +49,7 @@ from .types import (
     IndexReport,
     PartlyRead,
     RecordFields,
+    Section,
     Skipped,
     SparseVector,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "PartlyRead",
     "RecordFields",
     "Searcher",
+    "Section",
     "Settings",
     "Skipped",
     "SparseEncoder",

@@ -32,10 +32,11 @@ from .lock import Holder
 from .manifest import SourceRow
 from .settings import Settings
 from .store import StorePoint, point_id
-from .types import Document, Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source
+from .types import Document, Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source, span_label
 
 SAMPLE = 400  # chunks kept for choosing how auto mode fuses
 RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
+MAX_PLACES = 64  # sections a chunk's payload lists (a sheet's rows); past that, only its range
 
 
 @dataclass(frozen=True)
@@ -523,6 +524,11 @@ def _chunk_groups(run: _Run, src: Source, docs: list[Document], languages: list[
             seen = span.start
         payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
                    "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped, "lang": code}
+        if doc.sections:  # the page, slide, sheet, chapter or message a result points back to
+            places = doc.places(span.start, span.end)
+            payload["where"] = span_label(places[0][1], places[-1][1])
+            if 1 < len(places) <= MAX_PLACES:  # so a result can name the section its best sentence is in
+                payload["places"] = [list(p) for p in places]
         group.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload, code))
         n += 1
         if len(group) >= run.settings.index_batch:

@@ -17,7 +17,7 @@ from .errors import ConfigError, IndexNotFoundError
 from .index import Index, IndexInfo, IndexMeta
 from .settings import Settings
 from .store import QuerySpec, StoreHit
-from .types import Fusion, Hit
+from .types import Fusion, Hit, located
 
 MODES = ("auto", "dense", "sparse", "hybrid")
 MAX_CHUNKS = 20_000  # the most chunks one request fetches while looking for k documents
@@ -234,10 +234,11 @@ def _roll_up(query: str, hits: list[StoreHit], k: int) -> list[Hit]:
     for rank, (doc, h) in enumerate(seen.items(), start=1):
         p = h.payload
         text = str(p.get("text", ""))
+        spot = best_sentence(query, text) if text else None
         out.append(Hit(rank=rank, score=h.score, doc=doc, title=str(p.get("title", "")), path=str(p.get("path", "")),
                        chunk=int(p.get("chunk", 0)), text=text,
                        line=int(p["line"]) if p.get("mapped") and "line" in p else None,
-                       highlight=best_sentence(query, text) if text else None))
+                       highlight=spot, where=located(p.get("where"), p.get("places"), spot[0] if spot else None)))
     return out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -32,12 +34,69 @@ class Document:
     path: str
     line: int = 1
     line_mapped: bool = False
+    # Where parts of ``text`` come from (pages, slides, sheets, chapters), in order of ``start``.
+    sections: tuple[Section, ...] = ()
 
     @property
     def body(self) -> str:
         """What is chunked and embedded: a file's own text as it is (so lines map back), a record's
         title in front of its text."""
         return self.text if self.line_mapped else record_text(self.title, self.text)
+
+    def place(self, start: int, end: int) -> str:
+        """Where the span ``start:end`` of ``body`` comes from: 'page 3', 'slide 2–4', '' without
+        sections."""
+        places = self.places(start, end)
+        return span_label(places[0][1], places[-1][1]) if places else ""
+
+    def places(self, start: int, end: int) -> tuple[tuple[int, str], ...]:
+        """The sections the span ``start:end`` of ``body`` overlaps, each as (its offset in the
+        span, 0 for the one the span starts in; its label)."""
+        if not self.sections:
+            return ()
+        shift = len(self.body) - len(self.text)  # the title record_text put in front
+        starts = [s.start + shift for s in self.sections]
+        first = max(0, bisect_right(starts, start) - 1)
+        last = max(first, bisect_right(starts, max(start, end - 1)) - 1)
+        return tuple((0 if i == first else starts[i] - start, self.sections[i].label) for i in range(first, last + 1))
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of a document's text that a result can point back to: ``label`` ('page 3', 'slide 2',
+    'sheet Budget, row 12', 'chapter 4: The Storm', 'message 7') holds from character ``start`` of
+    ``Document.text`` up to the next section."""
+
+    start: int
+    label: str
+
+
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def span_label(first: str, last: str) -> str:
+    """One label for a span from section ``first`` to ``last``: 'page 3', 'page 3–4', 'A – B'."""
+    if first == last or not last:
+        return first
+    if not first:  # the span starts before the first labelled section (a preface, say)
+        return last
+    a, b = _NUMBERED.fullmatch(first), _NUMBERED.fullmatch(last)
+    if a and b and a.group(1) == b.group(1):
+        return f"{first}–{b.group(2)}"
+    return f"{first} – {last}"
+
+
+def located(where: object, places: object, at: int | None) -> str | None:
+    """A result's place: the section its best sentence (at offset ``at`` of the chunk) is in, when
+    the chunk spans several (``places``, as ``Document.places`` gives them), else ``where``."""
+    if at is not None and isinstance(places, list) and places:
+        label = ""
+        for offset, name in places:
+            if offset > at:
+                break
+            label = name
+        return str(label) or None
+    return str(where) if where else None
 
 
 def record_text(title: str, text: str) -> str:
@@ -153,6 +212,7 @@ class Hit:
     text: str
     line: int | None = None
     highlight: tuple[int, int] | None = None  # char span of the best sentence in text
+    where: str | None = None  # page, slide, sheet, chapter or message (``Document.place``)
 
 
 @dataclass(frozen=True)

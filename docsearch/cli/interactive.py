@@ -131,7 +131,7 @@ def render_hit(console: Console, hit: Hit, terms: Sequence[str]) -> Text:
     width = console.width
     head = Text.assemble((f"{hit.rank:>3} ", "bold cyan"), (f"{hit.score:>5.3f} ", "magenta"), (hit.title or hit.doc, "bold"))
     line = hit_line(hit)
-    head.append(f"  {hit.path}{f':{line}' if line else ''}", style="dim")
+    head.append(f"  {hit.path}{f':{line}' if line else ''}{f', {hit.where}' if hit.where else ''}", style="dim")
     if hit.doc not in (hit.path, hit.title):
         head.append(f"  id {hit.doc}", style="dim")
     head.truncate(width, overflow="ellipsis")

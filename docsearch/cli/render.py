@@ -54,7 +54,7 @@ def hits_table(query: str, hits: Sequence[Hit], offset: int = 0) -> Table:
     table.add_column("best passage", ratio=3)
     for h in hits:
         where = Text(h.title or h.doc, style="bold")
-        location = h.path + (f":{h.line}" if h.line else "")
+        location = h.path + (f":{h.line}" if h.line else "") + (f", {h.where}" if h.where else "")
         where.append("\n" + location, style="dim")
         if h.doc not in (h.path, h.title):
             where.append(f"\nid {h.doc}", style="dim")

@@ -1,6 +1,6 @@
 """From files to chunks: ``walk`` finds sources (and accounts for every path it passes over),
 ``read_source`` turns one into documents (plain text, Markdown, HTML, PDF, code, JSONL/CSV
-records, gzip-compressed or not), ``chunker_for`` cuts documents into windows of the model's own
+records, office files, e-books and mail, gzip-compressed or not), ``chunker_for`` cuts documents into windows of the model's own
 tokens."""
 
 from __future__ import annotations

@@ -10,14 +10,17 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import IngestError
 from ..types import Document, PartlyRead, RecordFields, Source
 from .decode import decode_text, gunzip, html_charset
 from .formats import (
+    CODE_SUFFIXES,
     HTML_SUFFIXES,
+    MAIL_SUFFIXES,
     MAX_FILE_BYTES,
+    OFFICE_SUFFIXES,
     PDF_SUFFIXES,
     RECORD_SUFFIXES,
     file_name,
@@ -25,7 +28,10 @@ from .formats import (
     read_html,
     read_pdf,
 )
+from .frontmatter import front_matter
 from .kinds import file_type, is_code_name, type_label
+from .mail import read_mail
+from .office import read_office
 from .records import read_records
 
 # --------------------------------------------------------------------------- hashing
@@ -70,15 +76,31 @@ def read_source(source: Source, fields: RecordFields = RecordFields()) -> Readin
     suffix = kind.suffix
     if suffix in PDF_SUFFIXES:
         return Reading([read_pdf(data, source)])
+    if suffix in OFFICE_SUFFIXES:
+        return Reading([read_office(data, suffix, source)])
+    if suffix in MAIL_SUFFIXES:
+        return Reading(*read_mail(data, suffix, source))
     if suffix in HTML_SUFFIXES:
-        return Reading([read_html(decode_text(data, html_charset(data)), source)])
+        return Reading([_html(decode_text(data, html_charset(data)), source)])
     text = decode_text(data)
     if suffix in RECORD_SUFFIXES:
         records = read_records(text, suffix, source, fields)
         return Reading(records.documents, records.partial(source.path))
     code = is_code_name(name)
-    title = None if code else plain_title(text, suffix)
+    front = None if code or suffix in CODE_SUFFIXES else front_matter(text)
+    if front is not None:  # its title wins; its block is reduced to prose, line numbers kept
+        text = front.text
+    title = None if code else (front and front.title) or plain_title(text, suffix)
     return Reading([Document(source.path, title or file_name(source), text, source.path, line=1, line_mapped=True)])
+
+
+def _html(text: str, source: Source) -> Document:
+    """An HTML page, after the front matter a static-site generator would have read."""
+    front = front_matter(text)
+    if front is None:
+        return read_html(text, source)
+    doc = read_html(front.text, source)
+    return replace(doc, title=front.title) if front.title else doc
 
 
 def _read_bytes(abspath: str, compressed: bool = False) -> bytes:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import IngestError
-from ..types import Document, Source
+from ..types import Document, Section, Source
 
 PLAIN_SUFFIXES = frozenset({".txt", ".text", ".md", ".markdown", ".rst", ".org", ".adoc", ".tex"})
 MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
@@ -33,7 +33,12 @@ CODE_SUFFIXES = frozenset(
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 PDF_SUFFIXES = frozenset({".pdf"})
 RECORD_SUFFIXES = frozenset({".jsonl", ".json", ".csv", ".tsv"})
-SUPPORTED_SUFFIXES: frozenset[str] = PLAIN_SUFFIXES | CODE_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | RECORD_SUFFIXES
+# Read by ``office`` and ``mail``; registered here so that ``kinds`` needs no reader to know them.
+OFFICE_SUFFIXES = frozenset({".docx", ".pptx", ".xlsx", ".ods", ".odt", ".epub", ".rtf"})
+MAIL_SUFFIXES = frozenset({".eml", ".mbox"})
+SUPPORTED_SUFFIXES: frozenset[str] = (
+    PLAIN_SUFFIXES | CODE_SUFFIXES | HTML_SUFFIXES | PDF_SUFFIXES | RECORD_SUFFIXES | OFFICE_SUFFIXES | MAIL_SUFFIXES
+)
 
 MAX_FILE_BYTES = 50 * 1024 * 1024
 
@@ -77,7 +82,7 @@ def _split_front_matter(lines: list[str]) -> tuple[str | None, list[str]]:
             for line in lines[1:i]:
                 key, _, value = line.partition(":")
                 if key.strip() == "title" and value.strip():
-                    return _clean_title(value.strip().strip("\"'")), lines[i + 1 :]
+                    return clean_title(value.strip().strip("\"'")), lines[i + 1 :]
             return None, lines[i + 1 :]
     return None, lines
 
@@ -93,9 +98,9 @@ def _markdown_title(lines: list[str]) -> str | None:
         if in_fence:
             continue
         if m := _ATX.match(line):
-            return _clean_title(m.group(1))
+            return clean_title(m.group(1))
         if prev.strip() and _MD_UNDERLINE.match(line) and not _MD_UNDERLINE.match(prev):
-            return _clean_title(prev)
+            return clean_title(prev)
         prev = line
     return None
 
@@ -110,11 +115,12 @@ def _rst_title(lines: list[str]) -> str | None:
             and _RST_UNDERLINE.match(line)
             and len(line.rstrip()) >= len(title)
         ):
-            return _clean_title(title)
+            return clean_title(title)
     return None
 
 
-def _clean_title(title: str) -> str:
+def clean_title(title: str) -> str:
+    """A title on one line, at most 200 characters."""
     title = " ".join(title.split())
     return title[:_MAX_TITLE]
 
@@ -156,11 +162,19 @@ def read_html(text: str, source: Source) -> Document:
     return Document(source.path, title or file_name(source), body, source.path)
 
 
+def html_text(text: str) -> tuple[str, str]:
+    """(title, visible text) of an HTML page or fragment; either may be ''."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(text)
+    return _html_title(tree), _html_body_text(tree)
+
+
 def _html_title(tree: Any) -> str:
     for selector in ("title", "h1"):
         node = tree.css_first(selector)
         if node is not None:
-            title = _clean_title(node.text(deep=True, separator=" "))
+            title = clean_title(node.text(deep=True, separator=" "))
             if title:
                 return title
     return ""
@@ -215,7 +229,12 @@ def read_pdf(data: bytes, source: Source) -> Document:
         title = _pdf_title(reader)
     if not pages:
         raise IngestError("no extractable text in PDF (scanned or image-only?)")
-    return Document(source.path, title or file_name(source), "\n\n".join(pages), source.path)
+    sections, at = [], 0
+    for number, text in pages:  # each result points back to its page
+        sections.append(Section(at, f"page {number}"))
+        at += len(text) + 2
+    text = "\n\n".join(text for _, text in pages)
+    return Document(source.path, title or file_name(source), text, source.path, sections=tuple(sections))
 
 
 def _open_pdf(data: bytes) -> Any:
@@ -264,14 +283,15 @@ def _needs_package(exc: Exception) -> IngestError:
     return IngestError(f"encrypted PDF needs a package to open: {_one_line(exc)}")
 
 
-def _pdf_pages(reader: Any) -> list[str]:
-    pages: list[str] = []
+def _pdf_pages(reader: Any) -> list[tuple[int, str]]:
+    """(page number, text) of every page with text."""
+    pages: list[tuple[int, str]] = []
     failures = 0
     try:
         page_list = list(reader.pages)
     except Exception as exc:
         raise IngestError(f"corrupt PDF: {_one_line(exc)}") from exc
-    for page in page_list:
+    for number, page in enumerate(page_list, start=1):
         try:
             text = page.extract_text() or ""
         except Exception:  # noqa: BLE001 - pypdf fails in many ways on bad pages
@@ -279,7 +299,7 @@ def _pdf_pages(reader: Any) -> list[str]:
             continue
         text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
         if text:
-            pages.append(text)
+            pages.append((number, text))
     if failures and not pages:
         raise IngestError(f"corrupt PDF: text extraction failed on {failures} page(s)")
     return pages
@@ -291,7 +311,7 @@ def _pdf_title(reader: Any) -> str:
         title = meta.title if meta is not None else None
     except Exception:  # noqa: BLE001 - damaged metadata only costs us the title
         return ""
-    return _clean_title(title) if isinstance(title, str) else ""
+    return clean_title(title) if isinstance(title, str) else ""
 
 
 def _one_line(exc: BaseException) -> str:

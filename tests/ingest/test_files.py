@@ -180,6 +180,14 @@ def test_sample_pdfs_title_and_pages(tmp_path: Path) -> None:
     assert "long run" in untitled.text
 
 
+def test_pdf_results_point_back_to_their_page() -> None:
+    doc = read_documents(source(CORPUS / "finance/household-budgeting.pdf", "finance/household-budgeting.pdf"))[0]
+    assert [s.label for s in doc.sections] == ["page 1", "page 2"]
+    at = doc.body.index("avalanche method")
+    assert doc.place(at, at + 16) == "page 2"
+    assert doc.place(0, len(doc.body)) == "page 1–2"
+
+
 def test_committed_pdfs_match_generator(make_pdfs: ModuleType) -> None:
     for name, title, text in make_pdfs.PDFS:
         assert (CORPUS / name).read_bytes() == make_pdfs.build_pdf(title, text), f"rerun data/make_pdfs.py ({name})"
@@ -372,7 +380,7 @@ def test_unreadable_sources(tmp_path: Path) -> None:
     with pytest.raises(IngestError, match="not a regular file"):
         read_documents(Source(str(tmp_path / "fifo.txt"), "fifo.txt", 0, 0))
     with pytest.raises(IngestError, match="unsupported file type"):
-        read_documents(write(tmp_path, "x.docx", "text"))
+        read_documents(write(tmp_path, "x.xcf", "text"))
 
 
 def test_content_hash(tmp_path: Path) -> None:
