@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -16,12 +16,28 @@ import typer
 from ..errors import ConfigError
 from ..index import Index
 from ..indexer import IndexProgress, index_paths
+from ..ingest.ignore import PathRules
 from ..lock import Holder
 from ..reembed import reembed as reembed_index
 from ..reembed import rollback as roll_back
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
-from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
+from .app import (
+    BackendOpt,
+    DeviceOpt,
+    ExcludeOpt,
+    GitignoreOpt,
+    HomeOpt,
+    IncludeOpt,
+    IndexOpt,
+    ModelOpt,
+    UrlOpt,
+    command,
+    err,
+    out,
+    path_rules,
+    settings_from,
+)
 from .render import info_table, print_report, report_json
 
 
@@ -50,10 +66,12 @@ def index(
         min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
     wait: Annotated[Optional[bool], typer.Option(
         "--wait/--no-wait", help="If another process is writing this index, wait for it (default: refuse).")] = None,
+    exclude: ExcludeOpt = None, include: IncludeOpt = None, gitignore: GitignoreOpt = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
-    s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
-                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers, wait=wait)
+    s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap, qdrant_url=qdrant_url,
+                      home=home, backend=backend, device=device, workers=workers, wait=wait, gitignore=gitignore)
+    rules = path_rules(s, exclude, include)
     if reembed or rollback:
         _switch(s, paths, reembed, rollback, rebuild, quiet)
         return
@@ -64,9 +82,9 @@ def index(
     stop = threading.Event()
     with _ctrl_c_stops(stop):
         if quiet:
-            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s))
+            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s), rules=rules)
         else:
-            report = _index_with_progress(s, paths, fields, rebuild, stop)  # progress goes to stderr
+            report = _index_with_progress(s, paths, fields, rebuild, stop, rules)  # progress goes to stderr
     if json_out:
         sys.stdout.write(report_json(report) + "\n")
     elif not quiet:
@@ -137,7 +155,15 @@ def _waiting(s: Settings) -> Any:
 
 
 def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool,
-                         stop: threading.Event) -> IndexReport:
+                         stop: threading.Event, rules: PathRules) -> IndexReport:
+    with index_progress() as update:
+        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
+                           on_wait=_waiting(s), rules=rules)
+
+
+@contextmanager
+def index_progress() -> Iterator[Callable[[IndexProgress], None]]:
+    """A progress bar on stderr while a run indexes, and the callback that moves it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("[bold blue]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
@@ -150,8 +176,7 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
             bar.update(task, total=p.files_total or None, completed=p.files_done, chunks=p.chunks,
                        rate=p.chunks_per_s, current=p.current[-40:])
 
-        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
-                           on_wait=_waiting(s))
+        yield update
 
 
 @command()
