@@ -99,3 +99,38 @@ def test_watch_follows_changes_and_search_sees_them(tmp_path: Path) -> None:
     info = subprocess.run([sys.executable, "-m", "docsearch", "info", "--index", "w"], env=env, capture_output=True,
                           text=True, timeout=120)
     assert info.returncode == 0, info.stderr
+
+
+FAKE_CLI = REPO / "tests" / "fake_cli.py"
+
+
+def fake(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """The real CLI with the fake encoder (tests/fake_cli.py): no torch, so no model to load."""
+    env = {**os.environ, "DOCSEARCH_HOME": str(home), "COLUMNS": "200", "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(FAKE_CLI), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_exclude_and_include_on_index_and_search(tmp_path: Path) -> None:
+    docs = write_files(tmp_path / "docs", {
+        "guide/a.md": "apple orchard", "guide/b.txt": "apple cider", "drafts/c.md": "apple pie", "d.md": "apple tart",
+    })
+    home = tmp_path / "home"
+    done = fake("index", str(docs), "--index", "w", "--exclude", "*.txt", "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert sorted(report["indexed_paths"]) == ["d.md", "drafts/c.md", "guide/a.md"]
+    assert report["by_rule"]["ignored"] == 1
+
+    def found(*flags: str) -> list[str]:
+        done = fake("search", "apple", "--index", "w", "--json", *flags, home=home)
+        assert done.returncode == 0, done.stderr
+        return sorted(r["path"] for r in json.loads(done.stdout)["results"])
+
+    assert found("--exclude", "drafts/") == ["d.md", "guide/a.md"]
+    assert found("--include", "guide/", "--include", "drafts/") == ["drafts/c.md", "guide/a.md"]
+    assert found("--include", "*.md", "--exclude", "d.md", "--exclude", "guide/") == ["drafts/c.md"]
+    # The patterns are the run's own: on a rerun what no longer matches is removed (and counted),
+    # and what was excluded before is indexed now.
+    again = json.loads(fake("index", str(docs), "--index", "w", "--include", "guide/", "--json", home=home).stdout)
+    assert (again["removed"], again["indexed_paths"]) == (2, ["guide/b.txt"])
+    assert found() == ["guide/a.md", "guide/b.txt"]
