@@ -34,6 +34,7 @@ from .errors import (
 )
 from .index import Index, IndexInfo, IndexMeta, Lineage
 from .indexer import IndexProgress, index_paths, update_index
+from .ingest import PathRules
 from .integrity import CheckReport, check_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
@@ -50,6 +51,7 @@ from .types import (
     Skipped,
     SparseVector,
 )
+from .watch import WatchBatch, watch_paths
 
 __all__ = [
     "MODES",
@@ -80,6 +82,7 @@ __all__ = [
     "ModelError",
     "ModelMismatchError",
     "PartlyRead",
+    "PathRules",
     "RecordFields",
     "Searcher",
     "Settings",
@@ -87,6 +90,7 @@ __all__ = [
     "SparseEncoder",
     "SparseVector",
     "StoreError",
+    "WatchBatch",
     "__version__",
     "check_index",
     "index_paths",
@@ -94,4 +98,5 @@ __all__ = [
     "load_query_encoder",
     "load_settings",
     "update_index",
+    "watch_paths",
 ]

@@ -65,7 +65,7 @@ class WatchBatch:
         return not (self.added or self.changed or self.removed or self.skipped)
 
 
-def watch(
+def watch_paths(
     settings: Settings,
     paths: Sequence[str | os.PathLike[str]],
     fields: RecordFields = RecordFields(),

@@ -1,4 +1,4 @@
-"""docsearch.watch with the fake encoder: the first run, then a batch per group of changes (created,
+"""docsearch.watch.watch_paths with the fake encoder: the first run, then a batch per group of changes (created,
 modified, renamed, deleted, a burst), seen by a searcher left open, and the writer lock per batch."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from helpers import write_files
 from docsearch import Index, Searcher, Settings
 from docsearch.ingest import PathRules
 from docsearch.lock import Holder
-from docsearch.watch import WatchBatch, watch
+from docsearch.watch import WatchBatch, watch_paths
 
 TIMEOUT = 30.0
 
@@ -36,7 +36,7 @@ class Watching:
     def _run(self, settings: Settings, roots: list[Path], rules: PathRules | None,
              on_wait: Callable[[Holder | None], None] | None) -> None:
         try:
-            for batch in watch(settings, roots, rules=rules, stop=self.stop, encoder=self.encoder, on_wait=on_wait):
+            for batch in watch_paths(settings, roots, rules=rules, stop=self.stop, encoder=self.encoder, on_wait=on_wait):
                 self.batches.put(batch)
         except BaseException as exc:  # noqa: BLE001 - handed to the test thread, which raises it
             self.batches.put(exc)
@@ -181,4 +181,4 @@ def test_missing_root_is_one_error(tmp_path: Path) -> None:
     from docsearch import DocsearchError
 
     with pytest.raises(DocsearchError, match=r"cannot watch .*missing: no such file or folder"):
-        next(watch(settings(tmp_path), [tmp_path / "missing"], encoder=FakeEncoder()))
+        next(watch_paths(settings(tmp_path), [tmp_path / "missing"], encoder=FakeEncoder()))

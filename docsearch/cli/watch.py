@@ -14,8 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import Interrupted
-from ..watch import WatchBatch
-from ..watch import watch as watch_paths
+from ..watch import WatchBatch, watch_paths
 from .app import (
     BackendOpt,
     DeviceOpt,
