@@ -34,6 +34,7 @@ from .errors import (
 )
 from .index import Index, IndexInfo, IndexMeta, Lineage
 from .indexer import IndexProgress, index_paths, update_index
+from .ingest import PathRules
 from .integrity import CheckReport, check_index
 from .model import ModelDir
 from .plan import IndexPlan, plan_index
@@ -53,6 +54,7 @@ from .types import (
     Skipped,
     SparseVector,
 )
+from .watch import WatchBatch, watch_paths
 
 __all__ = [
     "MODES",
@@ -84,6 +86,7 @@ __all__ = [
     "ModelError",
     "ModelMismatchError",
     "PartlyRead",
+    "PathRules",
     "RecordFields",
     "Searcher",
     "Section",
@@ -93,6 +96,7 @@ __all__ = [
     "SparseVector",
     "StoreError",
     "Tools",
+    "WatchBatch",
     "__version__",
     "check_index",
     "index_paths",
@@ -101,4 +105,5 @@ __all__ = [
     "load_settings",
     "plan_index",
     "update_index",
+    "watch_paths",
 ]

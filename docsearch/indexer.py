@@ -26,7 +26,7 @@ from .encoders.base import TOKENS_PER_BATCH
 from .encoders.sparse import document_vectors, sparse_id
 from .errors import IngestError, Interrupted, ModelMismatchError
 from .index import Index
-from .ingest import chunker_for, content_hash, read_source, walk
+from .ingest import PathRules, chunker_for, content_hash, read_source, walk
 from .languages import UNDETERMINED, detect
 from .lock import Holder
 from .manifest import SourceRow
@@ -130,12 +130,15 @@ def index_paths(
     encoder: Encoder | None = None,
     stop: threading.Event | None = None,
     on_wait: Callable[[Holder | None], None] | None = None,
+    rules: PathRules | None = None,
 ) -> IndexReport:
     """Index files and folders into ``settings.index`` (created when new); only new or changed
     sources are embedded. Another process writing the index is waited for (``settings.wait``) or
-    refused; ``stop``, once set, ends the run at the next safe point with :class:`Interrupted`."""
+    refused; ``stop``, once set, ends the run at the next safe point with :class:`Interrupted`.
+    ``rules``: what the walk passes over besides its own rules (default: .gitignore files as
+    ``settings.gitignore`` says); a source it no longer finds is removed."""
     with Index.open_or_create(settings, rebuild, on_wait=on_wait, stop=stop) as index:
-        return update_index(index, paths, fields, progress, encoder, stop)
+        return update_index(index, paths, fields, progress, encoder, stop, rules)
 
 
 def update_index(
@@ -145,6 +148,7 @@ def update_index(
     progress: Callable[[IndexProgress], None] | None = None,
     encoder: Encoder | None = None,
     stop: threading.Event | None = None,
+    rules: PathRules | None = None,
 ) -> IndexReport:
     """Bring an open, writable index up to date with files and folders. A given ``encoder`` must be
     the index's model (it is checked), and stays open for the caller."""
@@ -152,16 +156,16 @@ def update_index(
         index.check_model(encoder.model_id, encoder.fingerprint)
     run = _Run(index, progress, _encoder=encoder, stop=stop)
     try:
-        return _index(run, paths, fields)
+        return _index(run, paths, fields, rules or PathRules(gitignore=index.settings.gitignore))
     finally:
         run.close()
 
 
-def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFields) -> IndexReport:
+def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFields, rules: PathRules) -> IndexReport:
     index = run.index
     known = index.manifest.rows()
     sources: list[Source] = []
-    for item in walk(paths):
+    for item in walk(paths, rules):
         run.check()
         run.walked += 1
         if isinstance(item, Source):

@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import DocsearchError, IngestError
 from .index import META_FILE, data_dir, read_meta
-from .ingest import read_source, walk
+from .ingest import PathRules, read_source, walk
 from .ingest.kinds import file_type
 from .manifest import MANIFEST_FILE
 from .settings import Settings
@@ -46,12 +46,14 @@ class IndexPlan:
 
 
 def plan_index(settings: Settings, paths: Sequence[str | os.PathLike[str]],
-               fields: RecordFields = RecordFields(), rebuild: bool = False) -> IndexPlan:
-    """What indexing ``paths`` into ``settings.index`` would embed, skip, pass over and remove."""
+               fields: RecordFields = RecordFields(), rebuild: bool = False,
+               rules: PathRules | None = None) -> IndexPlan:
+    """What indexing ``paths`` into ``settings.index`` would embed, skip, pass over and remove, with
+    the same ``rules`` the run would walk by (default: the settings' own, as ``index_paths``)."""
     started = time.perf_counter()
     known = {} if rebuild else _known(settings)
     walked, sources, skipped, excluded = 0, [], [], []
-    for item in walk(paths):
+    for item in walk(paths, rules or PathRules(gitignore=settings.gitignore)):
         walked += 1
         if isinstance(item, Source):
             sources.append(item)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -73,8 +73,8 @@ class Searcher:
         self.close()
 
     def search(self, query: str, k: int = 10, mode: str = "auto", path_glob: str | None = None,
-               fusion: Fusion | None = None, offset: int = 0) -> list[Hit]:
-        return self.search_many([query], k, mode, path_glob, fusion, offset)[0]
+               fusion: Fusion | None = None, offset: int = 0, where: Callable[[str], bool] | None = None) -> list[Hit]:
+        return self.search_many([query], k, mode, path_glob, fusion, offset, where=where)[0]
 
     def answering(self, mode: str = "auto", fusion: Fusion | None = None) -> tuple[str, Fusion | None]:
         """The mode and fusion that really answer a search in ``mode``: auto is the index's own
@@ -91,10 +91,14 @@ class Searcher:
         return mode, (fusion or self.meta.fusion) if mode == "hybrid" else None
 
     def search_many(self, queries: Sequence[str], k: int = 10, mode: str = "auto", path_glob: str | None = None,
-                    fusion: Fusion | None = None, offset: int = 0, with_text: bool = True) -> list[list[Hit]]:
-        """Top ``k`` documents per query (after skipping ``offset``), best chunk per document."""
+                    fusion: Fusion | None = None, offset: int = 0, with_text: bool = True,
+                    where: Callable[[str], bool] | None = None) -> list[list[Hit]]:
+        """Top ``k`` documents per query (after skipping ``offset``), best chunk per document; only
+        from sources whose indexed path matches ``path_glob`` and passes ``where`` (--include/--exclude)."""
         mode, fused = self.answering(mode, fusion)
         paths = self.matching_paths(path_glob) if path_glob else None
+        if where is not None:
+            paths = [p for p in (paths if paths is not None else self.index.manifest.paths()) if where(p)]
         if paths is not None and not paths:
             return [[] for _ in queries]
         vectors = self.encoder.encode_queries(list(queries)) if mode != "sparse" else [None] * len(queries)

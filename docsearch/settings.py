@@ -28,6 +28,8 @@ class Settings:
     index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
     workers: int = 1  # encoder processes while indexing (many-core machines, several GPUs)
     wait: bool = False  # a writer finding another at work waits for it, instead of refusing at once
+    gitignore: bool = True  # inside a git work tree the walk passes over what .gitignore files ignore
+    debounce_ms: int = 1600  # `docsearch watch`: changes within this time of the first are one batch
 
     def with_flags(self, **flags: Any) -> Settings:
         """Flags left as None keep the value from the environment or the default."""
@@ -56,8 +58,8 @@ class Settings:
         )
 
 
-_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "workers"}
-_BOOL_FIELDS = {"wait"}
+_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "workers", "debounce_ms"}
+_BOOL_FIELDS = {"wait", "gitignore"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

@@ -13,10 +13,12 @@ from fakes import FakeEncoder, SlowEncoder
 
 import docsearch.indexer
 import docsearch.searcher
+import docsearch.watch
 from docsearch.cli import main
 
 _delay = float(os.environ.get("FAKE_ENCODE_DELAY", "0"))
 docsearch.indexer.load_encoder = lambda *a, **k: SlowEncoder(delay=_delay)  # type: ignore[assignment]
+docsearch.watch.load_encoder = docsearch.indexer.load_encoder  # type: ignore[assignment]
 docsearch.searcher.load_query_encoder = lambda *a, **k: FakeEncoder()  # type: ignore[assignment]
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 from fakes import FakeEncoder
 from helpers import REPO, write_mixed
 
-from docsearch import Index, Settings, update_index
+from docsearch import Index, PathRules, Settings, update_index
 from docsearch.plan import plan_index
 
 
@@ -81,3 +81,15 @@ def test_dry_run_loads_no_model_and_prints_the_plan(tmp_path: Path) -> None:
     data = json.loads(done.stdout)
     assert (data["index_exists"], data["indexed"], data["skipped"], data["excluded"]) == (False, 6, 1, 2)
     assert not home.exists()
+
+
+def test_a_plan_walks_by_the_same_exclude_and_include_rules_as_the_run(tmp_path: Path) -> None:
+    root, settings = mixed(tmp_path), Settings(home=tmp_path / "home", index="t")
+    rules = PathRules(exclude=("*.pdf",))
+    plan = plan_index(settings, [root], rules=rules)
+    assert ".pdf" not in dict(plan.by_type) and dict(plan.by_type)[".csv"] == 1
+    with Index.open_or_create(settings) as index:
+        done = update_index(index, [root], encoder=FakeEncoder(), rules=rules)
+    assert sorted(plan.report.indexed_paths) == sorted(done.indexed_paths)
+    only = plan_index(settings, [root], rebuild=True, rules=PathRules(include=("*.csv",)))
+    assert dict(only.by_type) == {".csv": 1}

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from ..settings import Settings, load_settings
 
 # Exit codes, as --help and the README give them.
 EXIT_CODES = "Exit codes: 0 done; 1 error (one red line on stderr); 2 usage (a bad flag or argument); 130 interrupted (Ctrl-C)."
+
+if TYPE_CHECKING:
+    from ..ingest.ignore import PathRules
 
 app = typer.Typer(
     help="Semantic document search: index folders, search them by meaning, teach it your notion of relevance.",
@@ -40,6 +43,12 @@ BackendOpt = Annotated[Optional[str], typer.Option(
     "--backend", help="Encoder: torch (bf16 where supported), torch-fp32, onnx, onnx-int8, openvino.")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Index home (default: ./indexes or $DOCSEARCH_HOME).")]
+ExcludeOpt = Annotated[Optional[list[str]], typer.Option(
+    "--exclude", metavar="GLOB", help="Pass over paths matching this gitignore-style pattern (repeatable).")]
+IncludeOpt = Annotated[Optional[list[str]], typer.Option(
+    "--include", metavar="GLOB", help="Only files matching this gitignore-style pattern (repeatable).")]
+GitignoreOpt = Annotated[Optional[bool], typer.Option(
+    "--gitignore/--no-gitignore", help="In a git work tree, pass over what .gitignore files ignore (default: yes).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,6 +81,13 @@ def _root(show_version: Annotated[bool, typer.Option(
 def settings_from(**flags: object) -> Settings:
     """Defaults < DOCSEARCH_* environment < the flags given."""
     return load_settings().with_flags(**flags)
+
+
+def path_rules(s: Settings, exclude: list[str] | None, include: list[str] | None) -> PathRules:
+    """What the walk passes over besides its own rules, from the flags."""
+    from ..ingest.ignore import PathRules
+
+    return PathRules(tuple(exclude or ()), tuple(include or ()), s.gitignore)
 
 
 def report_error(exc: BaseException) -> None:

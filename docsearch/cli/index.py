@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -18,13 +18,29 @@ from ..answers import info_json
 from ..errors import ConfigError
 from ..index import Index
 from ..indexer import IndexProgress, index_paths
+from ..ingest.ignore import PathRules
 from ..lock import Holder
 from ..plan import plan_index
 from ..reembed import reembed as reembed_index
 from ..reembed import rollback as roll_back
 from ..settings import Settings
 from ..types import IndexReport, RecordFields
-from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, err, out, settings_from
+from .app import (
+    BackendOpt,
+    DeviceOpt,
+    ExcludeOpt,
+    GitignoreOpt,
+    HomeOpt,
+    IncludeOpt,
+    IndexOpt,
+    ModelOpt,
+    UrlOpt,
+    command,
+    err,
+    out,
+    path_rules,
+    settings_from,
+)
 from .render import info_table, print_plan, print_report, report_json
 
 
@@ -56,10 +72,12 @@ def index(
     dry_run: Annotated[bool, typer.Option("--dry-run", help=(
         "Say what would be indexed, skipped (and why) and removed, with counts by type; loads no model, "
         "embeds and writes nothing."))] = False,
+    exclude: ExcludeOpt = None, include: IncludeOpt = None, gitignore: GitignoreOpt = None,
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
-    s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap,
-                      qdrant_url=qdrant_url, home=home, backend=backend, device=device, workers=workers, wait=wait)
+    s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap, qdrant_url=qdrant_url,
+                      home=home, backend=backend, device=device, workers=workers, wait=wait, gitignore=gitignore)
+    rules = path_rules(s, exclude, include)
     if reembed or rollback:
         if dry_run:
             raise ConfigError("--dry-run plans an index run over paths; it does not go with --reembed or --rollback")
@@ -70,7 +88,7 @@ def index(
     defaults = RecordFields()
     fields = RecordFields(id_field or defaults.id, title_field or defaults.title, text_field or defaults.text)
     if dry_run:
-        plan = plan_index(s, [str(p) for p in paths], fields, rebuild)
+        plan = plan_index(s, [str(p) for p in paths], fields, rebuild, rules)
         if json_out:
             sys.stdout.write(json.dumps(plan.to_json(), ensure_ascii=False) + "\n")
         elif not quiet:
@@ -79,9 +97,9 @@ def index(
     stop = threading.Event()
     with _ctrl_c_stops(stop):
         if quiet:
-            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s))
+            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s), rules=rules)
         else:
-            report = _index_with_progress(s, paths, fields, rebuild, stop)  # progress goes to stderr
+            report = _index_with_progress(s, paths, fields, rebuild, stop, rules)  # progress goes to stderr
     if json_out:
         sys.stdout.write(report_json(report) + "\n")
     elif not quiet:
@@ -152,7 +170,15 @@ def _waiting(s: Settings) -> Any:
 
 
 def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, rebuild: bool,
-                         stop: threading.Event) -> IndexReport:
+                         stop: threading.Event, rules: PathRules) -> IndexReport:
+    with index_progress() as update:
+        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
+                           on_wait=_waiting(s), rules=rules)
+
+
+@contextmanager
+def index_progress() -> Iterator[Callable[[IndexProgress], None]]:
+    """A progress bar on stderr while a run indexes, and the callback that moves it."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("[bold blue]indexing"), BarColumn(), MofNCompleteColumn(), TextColumn("files"),
@@ -165,8 +191,7 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
             bar.update(task, total=p.files_total or None, completed=p.files_done, chunks=p.chunks,
                        rate=p.chunks_per_s, current=p.current[-40:])
 
-        return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
-                           on_wait=_waiting(s))
+        yield update
 
 
 @command()

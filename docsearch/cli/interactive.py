@@ -202,6 +202,7 @@ class Session:
     """State and command handling for one interactive session over one index."""
     def __init__(self, open_searcher: Callable[[], Searcher], console: Console, index_dir: Path, *,
                  name: str = "", k: int = 10, mode: str = "auto", path_glob: str | None = None,
+                 where: Callable[[str], bool] | None = None,
                  warm_up: Callable[[Searcher], object] | None = None,
                  prefetch: Callable[[Searcher, str], object] | None = None,
                  learner: Learner | None = None) -> None:
@@ -209,6 +210,7 @@ class Session:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         self.console, self.index_dir, self.name = console, Path(index_dir), name or Path(index_dir).name
         self.k, self.mode, self.path_glob, self.json = max(1, min(k, MAX_K)), mode, path_glob, False
+        self.where = where  # --include / --exclude, for the whole session
         self._open_searcher, self.learner, self.judged = open_searcher, learner, 0
         self.searcher = open_searcher()
         self.query: str | None = None
@@ -322,7 +324,8 @@ class Session:
             if self.loading:
                 self.console.print("[dim]loading the model…[/]")
             self._warm.result()  # re-raises a failed load here, as one red line
-        return self.searcher.search(query, self.k, mode=self.mode, path_glob=self.path_glob, offset=offset)
+        return self.searcher.search(query, self.k, mode=self.mode, path_glob=self.path_glob, offset=offset,
+                                    where=self.where)
 
     def _print_elapsed(self, what: str, more: bool) -> None:
         ms = (time.perf_counter() - self._started) * 1000
@@ -528,10 +531,11 @@ def toolbar_text(session: Session) -> str:
 
 
 def run_session(settings: Settings, mode: str = "auto", path_glob: str | None = None,
-                console: Console | None = None, read_line: ReadLine | None = None) -> None:
+                console: Console | None = None, read_line: ReadLine | None = None,
+                where: Callable[[str], bool] | None = None) -> None:
     """Open the index, then answer queries and commands until Ctrl-D or :quit."""
     session = Session(lambda: open_searcher(settings), console or Console(), settings.index_dir, name=settings.index,
-                      k=settings.k, mode=mode, path_glob=path_glob, warm_up=warm_up_encoder, prefetch=prefetch_query,
+                      k=settings.k, mode=mode, path_glob=path_glob, where=where, warm_up=warm_up_encoder, prefetch=prefetch_query,
                       learner=lambda searcher, out: learn_here(settings, searcher, out))
     session.console.print(f"[dim]index {settings.index}: type a query, :help for commands, Ctrl-D to leave[/]",
                           highlight=False)

@@ -8,8 +8,21 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import DocsearchError
+from ..ingest.ignore import path_filter
 from ..searcher import Searcher
-from .app import BackendOpt, DeviceOpt, HomeOpt, IndexOpt, ModelOpt, UrlOpt, command, out, settings_from
+from .app import (
+    BackendOpt,
+    DeviceOpt,
+    ExcludeOpt,
+    HomeOpt,
+    IncludeOpt,
+    IndexOpt,
+    ModelOpt,
+    UrlOpt,
+    command,
+    out,
+    settings_from,
+)
 from .interactive import run_session
 from .render import hits_json, print_hits
 
@@ -25,17 +38,19 @@ def search(
         help="auto (dense and BM25, fused as the index chose), dense, sparse (BM25) or hybrid.")] = "auto",
     interactive: Annotated[bool, typer.Option("--interactive", "-I", help="Open an interactive session.")] = False,
     qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
+    exclude: ExcludeOpt = None, include: IncludeOpt = None,
 ) -> None:
     """Search an index by meaning; with no query, open an interactive session."""
     s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home, backend=backend, device=device)
+    where = path_filter(include or (), exclude or ()) if include or exclude else None  # on the results' paths
     if query is None or interactive:
 
-        run_session(s, mode=mode, path_glob=path)
+        run_session(s, mode=mode, path_glob=path, where=where)
         return
     if not query.strip():
         raise DocsearchError("the query is empty")
     with Searcher.open(s) as searcher:
-        hits = searcher.search(query, s.k, mode=mode, path_glob=path)
+        hits = searcher.search(query, s.k, mode=mode, path_glob=path, where=where)
         answered, fusion = searcher.answering(mode)
     if json_out:
 

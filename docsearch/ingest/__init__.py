@@ -8,10 +8,12 @@ from __future__ import annotations
 from .chunking import TokenChunker, chunker_for
 from .files import Reading, content_hash, read_documents, read_source
 from .formats import SUPPORTED_SUFFIXES
+from .ignore import PathRules
 from .walk import walk
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "PathRules",
     "Reading",
     "TokenChunker",
     "chunker_for",

@@ -1,45 +1,47 @@
 """Find the files to index under the given paths, and account for every path passed over.
 
 ``walk`` yields one item per path it looks at: a ``Source`` to read, an ``Excluded`` (passed over
-by rule: hidden, .docsearchignore, environments, a second link to a directory, unsupported type,
-binary without a suffix) or a ``Skipped`` (a path it could not use, with the reason). A directory it does not enter is one item;
-the files inside it are not looked at. It never raises.
+by rule: hidden, ignored (.gitignore, .docsearchignore, --exclude, --include: see ``ignore``),
+environments, a second link to a directory, unsupported type, binary without a suffix) or a
+``Skipped`` (a path it could not use, with the reason). A directory it does not enter is one item;
+the files inside it are not looked at. It never raises. ``RuleCheck`` answers, for one path, what
+the walk would make of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import os
 import stat
 from collections.abc import Iterator, Sequence
 
 from ..types import Excluded, Skipped, Source
 from .decode import SNIFF_BYTES, gunzip_head, looks_binary
+from .ignore import IGNORE_FILE, IGNORE_FILES, Matcher, PathRules
 from .kinds import FileType, file_type, type_label
 
 Item = Source | Skipped | Excluded
 
-IGNORE_FILE = ".docsearchignore"
+__all__ = ["IGNORE_FILE", "Item", "PathRules", "RuleCheck", "walk"]
 _SKIP_DIRS = frozenset({"__pycache__", "node_modules", "site-packages"})
 # Markers for a virtualenv / conda env whatever the directory is called.
 _ENV_MARKERS = ("pyvenv.cfg", "conda-meta")
 
 
-def walk(paths: Sequence[str | os.PathLike[str]]) -> Iterator[Item]:
+def walk(paths: Sequence[str | os.PathLike[str]], rules: PathRules = PathRules()) -> Iterator[Item]:
     """Yield an item per path looked at under ``paths``, depth-first in name order, so two runs
     over the same tree yield the same sequence. A path reached twice (overlapping roots, links to
     one file) is yielded once, under the first root that reached it."""
     yielded: set[str] = set()
     for given in paths:
-        for abspath, item in _walk_root(os.fspath(given)):
+        for abspath, item in _walk_root(os.fspath(given), rules):
             if abspath in yielded:
                 continue
             yielded.add(abspath)
             yield item
 
 
-def _walk_root(name: str) -> Iterator[tuple[str, Item]]:
+def _walk_root(name: str, rules: PathRules) -> Iterator[tuple[str, Item]]:
     abspath = os.path.abspath(name)
     try:
         st = os.stat(name)
@@ -49,7 +51,7 @@ def _walk_root(name: str) -> Iterator[tuple[str, Item]]:
     if stat.S_ISDIR(st.st_mode):
         # (device, inode) of every directory entered: a symlink loop, or a second link to the
         # same directory, is walked once only.
-        yield from _walk_tree(name, "", set())
+        yield from _walk_tree(name, "", set(), Matcher.for_root(name, rules))
     else:
         # A file named on the command line is read even when hidden or ignored; if it is not read,
         # it is reported by the name it was given.
@@ -57,10 +59,7 @@ def _walk_root(name: str) -> Iterator[tuple[str, Item]]:
         yield abspath, item if isinstance(item, Source) else dataclasses.replace(item, path=name)
 
 
-def _walk_tree(
-    dirpath: str, prefix: str, seen: set[tuple[int, int]], ignores: tuple[tuple[str, str], ...] = ()
-) -> Iterator[tuple[str, Item]]:
-    ignores = (*ignores, *_ignore_patterns(dirpath, prefix))
+def _walk_tree(dirpath: str, prefix: str, seen: set[tuple[int, int]], rules: Matcher) -> Iterator[tuple[str, Item]]:
     try:
         st = os.stat(dirpath)
         if (st.st_dev, st.st_ino) in seen:
@@ -73,18 +72,21 @@ def _walk_tree(
     except OSError as exc:
         yield os.path.abspath(dirpath), Skipped(prefix.rstrip("/") or dirpath, f"cannot read directory: {_why(exc)}")
         return
+    rules = rules.enter(dirpath)
     for entry in entries:
         rel = prefix + entry.name
         abspath = os.path.abspath(entry.path)
+        is_dir = _is_dir(entry)
+        shown = rel + "/" if is_dir else rel  # a summary tells one item from a whole tree
         if entry.name.startswith("."):
-            yield abspath, Excluded(_shown(entry, rel), "hidden")
-        elif _ignored(rel, entry.name, ignores):
-            yield abspath, Excluded(_shown(entry, rel), "ignored")
-        elif _is_dir(entry):
+            yield abspath, Excluded(shown, "hidden")
+        elif rules.ignored(abspath, rel, is_dir):
+            yield abspath, Excluded(shown, "ignored")
+        elif is_dir:
             if entry.name in _SKIP_DIRS or _is_env(entry.path):
-                yield abspath, Excluded(rel + "/", "environment")
+                yield abspath, Excluded(shown, "environment")
             else:
-                yield from _walk_tree(entry.path, rel + "/", seen, ignores)
+                yield from _walk_tree(entry.path, shown, seen, rules)
         else:
             yield abspath, _entry(entry, rel)
 
@@ -126,18 +128,51 @@ def _head(path: str, kind: FileType) -> bytes:
 # --------------------------------------------------------------------------- rules
 
 
-def _ignore_patterns(dirpath: str, prefix: str) -> list[tuple[str, str]]:
-    """Glob patterns from a directory's .docsearchignore, one per line, '#' for comments."""
-    try:
-        with open(os.path.join(dirpath, IGNORE_FILE), encoding="utf-8") as fh:
-            lines = [ln.strip() for ln in fh]
-    except (OSError, UnicodeDecodeError):
-        return []
-    return [(prefix, ln.rstrip("/")) for ln in lines if ln and not ln.startswith("#")]
+class RuleCheck:
+    """Why a walk of ``root`` would pass a path over, without walking the tree: for a watcher
+    deciding whether a change matters. Each folder's ignore files are read once per RuleCheck, so
+    make a new one when they may have changed."""
 
+    def __init__(self, root: str | os.PathLike[str], rules: PathRules = PathRules()) -> None:
+        self.root = os.path.abspath(root)
+        self._rules = rules
+        self._matchers: dict[str, Matcher] = {}
 
-def _ignored(rel: str, name: str, ignores: Sequence[tuple[str, str]]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pat) or fnmatch.fnmatchcase(rel[len(base):], pat) for base, pat in ignores)
+    def rule(self, path: str | os.PathLike[str]) -> str | None:
+        """The rule (``hidden``, ``ignored``, ``environment``, ``unsupported``) by which the walk
+        would pass ``path``, or a folder above it, over; ``outside`` for a path not under the root;
+        None when the walk would look at it. An ignore file is looked at: it changes what the
+        walk finds."""
+        path = os.path.abspath(path)
+        rel = os.path.relpath(path, self.root)
+        if path == self.root:
+            return None
+        if rel == os.pardir or rel.startswith(os.pardir + os.sep):
+            return "outside"
+        parts = rel.split(os.sep)
+        matcher, here = self._matcher(self.root, None), self.root
+        for i, name in enumerate(parts):
+            here = os.path.join(here, name)
+            last = i == len(parts) - 1
+            is_dir = not last or os.path.isdir(here)
+            if name.startswith("."):
+                return None if last and name in IGNORE_FILES else "hidden"
+            if matcher.ignored(here, "/".join(parts[: i + 1]), is_dir):
+                return "ignored"
+            if is_dir and (name in _SKIP_DIRS or _is_env(here)):
+                return "environment"
+            if is_dir and not last:
+                matcher = self._matcher(here, matcher)
+            elif not is_dir and file_type(name) is None:
+                return "unsupported"
+        return None
+
+    def _matcher(self, dirpath: str, parent: Matcher | None) -> Matcher:
+        if dirpath not in self._matchers:
+            start = parent or Matcher.for_root(dirpath, self._rules)
+            self._matchers[dirpath] = start.enter(dirpath)
+        return self._matchers[dirpath]
+
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -149,11 +184,6 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 def _is_env(dirpath: str) -> bool:
     return any(os.path.exists(os.path.join(dirpath, m)) for m in _ENV_MARKERS)
-
-
-def _shown(entry: os.DirEntry[str], rel: str) -> str:
-    """A directory's path ends with '/', so a summary tells one item from a whole tree."""
-    return rel + "/" if _is_dir(entry) else rel
 
 
 def _missing_reason(path: str, exc: OSError) -> str:
