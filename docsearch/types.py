@@ -153,6 +153,7 @@ class Hit:
     text: str
     line: int | None = None
     highlight: tuple[int, int] | None = None  # char span of the best sentence in text
+    duplicates: tuple[Hit, ...] = ()  # near-copies folded under this one (search with collapse)
 
 
 @dataclass(frozen=True)
