@@ -22,8 +22,8 @@ class Member:
     doc: str
     path: str
     title: str
-    score: float  # similarity to the group's first member (1.0 for the first, and for exact copies)
-    exact: bool  # the same text as the group's first member
+    score: float  # similarity to the group's first member (1.0 for the first and its exact copies)
+    exact: bool  # the same text as another member
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,8 @@ class DupeGroup:
 
     @property
     def kind(self) -> str:
-        """``exact`` when every member is a copy of the first, else ``near``."""
-        return "exact" if all(m.exact for m in self.members) else "near"
+        """``exact`` when every member has the first one's text, else ``near``."""
+        return "exact" if all(m.score == 1.0 and m.exact for m in self.members) else "near"
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,20 @@ def find_dupes(index: Index, threshold: float, aggregation: str = AGGREGATION,
 
 
 def _group(docs: list[str], known: Mapping[str, DocChunks], aggregation: str) -> DupeGroup:
+    """Members ordered by their exact-copy families, largest first: the first member is a text the
+    group holds most copies of, and each member's score is its similarity to that one."""
+    from collections import Counter
+
     from .similar import similarity
 
+    copies = Counter(known[d].digest for d in docs)
+    docs = sorted(docs, key=lambda d: (-copies[known[d].digest], known[d].digest, d))
     first = known[docs[0]]
     members = []
     for d in docs:
         other = known[d]
-        exact = other.digest == first.digest
-        score = 1.0 if exact else similarity(first, other, aggregation)
+        exact = copies[other.digest] > 1
+        score = 1.0 if other.digest == first.digest else similarity(first, other, aggregation)
         members.append(Member(d, other.path, other.title, score, exact))
     return DupeGroup(tuple(members))
 

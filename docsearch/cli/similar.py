@@ -172,7 +172,8 @@ def calibrate(
         out.print(f"held-out pairs ({int(f['held_out'])}, {int(f['train'])} to choose it): accuracy {f['accuracy']:.3f}, "
                   f"precision {f['precision']:.3f}, recall {f['recall']:.3f}", highlight=False)
     elif f:
-        out.print(f"nearest-neighbour similarity of {int(f['sampled'])} sampled documents: median {f['median']:.3f}, "
-                  f"robust spread {f['spread']:.3f}; {int(f['above'])} at or above the threshold", highlight=False)
+        out.print(f"nearest-neighbour similarity of {int(f['sampled'])} sampled documents: median {f['median']:.3f}; "
+                  f"the threshold splits the widest gap, {f['gap_low']:.3f} to {f['gap_high']:.3f}; "
+                  f"{int(f['above'])} at or above it", highlight=False)
     for line in skipped:
         err.print(f"[yellow]skipped[/] {line}", highlight=False)
