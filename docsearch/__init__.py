@@ -17,6 +17,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .calibrate import Threshold, threshold_for
+from .dupes import DupeGroup, DupeReport, find_dupes
 from .encoders import Encoder, EncoderBase, SparseEncoder, load_encoder, load_query_encoder
 from .errors import (
     ConfigError,
@@ -38,6 +40,7 @@ from .integrity import CheckReport, check_index
 from .model import ModelDir
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
+from .similar import Comparison, DocChunks, Similar
 from .types import (
     BadRecord,
     Document,
@@ -55,11 +58,15 @@ __all__ = [
     "MODES",
     "BadRecord",
     "CheckReport",
+    "Comparison",
     "ConfigError",
     "DataError",
     "DiskFullError",
+    "DocChunks",
     "DocsearchError",
     "Document",
+    "DupeGroup",
+    "DupeReport",
     "Encoder",
     "EncoderBase",
     "Excluded",
@@ -83,15 +90,19 @@ __all__ = [
     "RecordFields",
     "Searcher",
     "Settings",
+    "Similar",
     "Skipped",
     "SparseEncoder",
     "SparseVector",
     "StoreError",
+    "Threshold",
     "__version__",
     "check_index",
+    "find_dupes",
     "index_paths",
     "load_encoder",
     "load_query_encoder",
     "load_settings",
+    "threshold_for",
     "update_index",
 ]

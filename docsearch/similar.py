@@ -197,13 +197,15 @@ def embed_text(index: Index, text: str, name: str, title: str = "", encoder: Any
 # --- neighbours through Qdrant ---------------------------------------------------------------
 
 
-def candidates(index: Index, targets: Sequence[DocChunks], limit: int) -> list[list[str]]:
+def candidates(index: Index, targets: Sequence[DocChunks], limit: int, hnsw_ef: int | None = None) -> list[list[str]]:
     """For each target, the documents owning the chunks nearest its mean vector (itself left out),
-    best first: one batched Qdrant request per ``QUERY_BATCH`` targets."""
+    best first: one batched Qdrant request per ``QUERY_BATCH`` targets (``hnsw_ef``: the graph
+    search's width, where the index has a graph)."""
     out: list[list[str]] = []
     for start in range(0, len(targets), QUERY_BATCH):
         batch = targets[start:start + QUERY_BATCH]
-        specs = [QuerySpec(limit=limit + len(t.texts), dense=t.mean.tolist(), with_text=False) for t in batch]
+        specs = [QuerySpec(limit=limit + len(t.texts), dense=t.mean.tolist(), with_text=False, hnsw_ef=hnsw_ef)
+                 for t in batch]
         for t, hits in zip(batch, index.store.query_batch(specs), strict=True):
             docs = dict.fromkeys(str(h.payload.get("doc", h.id)) for h in hits)
             docs.pop(t.doc, None)

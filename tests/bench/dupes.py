@@ -190,7 +190,7 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
                 vecs = bench.embedding_like(2 * n, basis, rng)
                 for i in range(min(n, max(0, planted - start))):  # the first documents: near-copies of the next
                     for c in (0, 1):
-                        v = vecs[2 * (i + n // 2) + c] + 0.02 * rng.standard_normal(384).astype(np.float32)
+                        v = vecs[2 * (i + n // 2) + c] + 0.005 * rng.standard_normal(384).astype(np.float32)
                         vecs[2 * i + c] = v / np.linalg.norm(v)
                 points = [StorePoint(point_id("s", f"d{start + i}", c), vecs[2 * i + c].tolist(), SparseVector([], []),
                                      {"doc": f"d{start + i}", "chunk": c, "path": "synthetic", "text": f"d{start + i} {c}"})
