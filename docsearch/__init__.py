@@ -17,6 +17,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .calibrate import Threshold, threshold_for
+from .dupes import DupeGroup, DupeReport, find_dupes
 from .encoders import Encoder, EncoderBase, SparseEncoder, load_encoder, load_query_encoder
 from .errors import (
     ConfigError,
@@ -40,6 +42,7 @@ from .model import ModelDir
 from .plan import IndexPlan, plan_index
 from .searcher import MODES, Searcher
 from .settings import Settings, load_settings
+from .similar import Comparison, DocChunks, Similar
 from .tools import Tools
 from .types import (
     BadRecord,
@@ -60,11 +63,15 @@ __all__ = [
     "MODES",
     "BadRecord",
     "CheckReport",
+    "Comparison",
     "ConfigError",
     "DataError",
     "DiskFullError",
+    "DocChunks",
     "DocsearchError",
     "Document",
+    "DupeGroup",
+    "DupeReport",
     "Encoder",
     "EncoderBase",
     "Excluded",
@@ -91,19 +98,23 @@ __all__ = [
     "Searcher",
     "Section",
     "Settings",
+    "Similar",
     "Skipped",
     "SparseEncoder",
     "SparseVector",
     "StoreError",
+    "Threshold",
     "Tools",
     "WatchBatch",
     "__version__",
     "check_index",
+    "find_dupes",
     "index_paths",
     "load_encoder",
     "load_query_encoder",
     "load_settings",
     "plan_index",
+    "threshold_for",
     "update_index",
     "watch_paths",
 ]

@@ -23,7 +23,9 @@ def hit_line(hit: Hit) -> int | None:
 
 def hit_json(hit: Hit) -> dict[str, Any]:
     return {"rank": hit.rank, "score": round(hit.score, 6), "doc": hit.doc, "title": hit.title, "path": hit.path,
-            "line": hit_line(hit), "chunk": hit.chunk, "text": hit.text, **({"where": hit.where} if hit.where else {})}
+            "line": hit_line(hit), "chunk": hit.chunk, "text": hit.text, **({"where": hit.where} if hit.where else {}),
+            **({"duplicates": [{"doc": d.doc, "path": d.path, "score": round(d.score, 6)} for d in hit.duplicates]}
+               if hit.duplicates else {})}
 
 
 def search_answer(query: str, hits: Sequence[Hit], mode: str | None = None,

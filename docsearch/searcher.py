@@ -10,6 +10,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
 
 from .encoders import Encoder, load_query_encoder
@@ -63,6 +64,13 @@ class Searcher:
             self._encoder = load_query_encoder(self.index.model, s.device, s.batch_size, s.backend)
         return self._encoder
 
+    @cached_property
+    def duplicate_threshold(self) -> float:
+        """Document similarity from which two results are copies (the index's calibrated threshold)."""
+        from .calibrate import threshold_for
+
+        return threshold_for(self.index).value
+
     def close(self) -> None:
         self.index.close()
 
@@ -73,8 +81,9 @@ class Searcher:
         self.close()
 
     def search(self, query: str, k: int = 10, mode: str = "auto", path_glob: str | None = None,
-               fusion: Fusion | None = None, offset: int = 0, where: Callable[[str], bool] | None = None) -> list[Hit]:
-        return self.search_many([query], k, mode, path_glob, fusion, offset, where=where)[0]
+               fusion: Fusion | None = None, offset: int = 0, where: Callable[[str], bool] | None = None,
+               collapse: bool = False) -> list[Hit]:
+        return self.search_many([query], k, mode, path_glob, fusion, offset, where=where, collapse=collapse)[0]
 
     def answering(self, mode: str = "auto", fusion: Fusion | None = None) -> tuple[str, Fusion | None]:
         """The mode and fusion that really answer a search in ``mode``: auto is the index's own
@@ -92,9 +101,16 @@ class Searcher:
 
     def search_many(self, queries: Sequence[str], k: int = 10, mode: str = "auto", path_glob: str | None = None,
                     fusion: Fusion | None = None, offset: int = 0, with_text: bool = True,
-                    where: Callable[[str], bool] | None = None) -> list[list[Hit]]:
+                    where: Callable[[str], bool] | None = None, collapse: bool = False) -> list[list[Hit]]:
         """Top ``k`` documents per query (after skipping ``offset``), best chunk per document; only
-        from sources whose indexed path matches ``path_glob`` and passes ``where`` (--include/--exclude)."""
+        from sources whose indexed path matches ``path_glob`` and passes ``where`` (--include/--exclude).
+        With ``collapse``, near-duplicates of a better-ranked result fold under it (``Hit.duplicates``),
+        so the ``k`` results are ``k`` different documents (:mod:`docsearch.collapse`)."""
+        if collapse:
+            from .collapse import collapsed
+
+            return collapsed(self, queries, k, offset, lambda n: self.search_many(
+                queries, n, mode, path_glob, fusion, 0, with_text, where=where))
         mode, fused = self.answering(mode, fusion)
         paths = self.matching_paths(path_glob) if path_glob else None
         if where is not None:

@@ -213,6 +213,7 @@ class Hit:
     line: int | None = None
     highlight: tuple[int, int] | None = None  # char span of the best sentence in text
     where: str | None = None  # page, slide, sheet, chapter or message (``Document.place``)
+    duplicates: tuple[Hit, ...] = ()  # near-copies folded under this one (search with collapse)
 
 
 @dataclass(frozen=True)

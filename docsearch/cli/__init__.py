@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from . import bench, check, eval, index, mcp, search, train, watch  # noqa: F401 - each registers its commands
+from . import bench, check, eval, index, mcp, search, similar, train, watch  # noqa: F401 - each registers its commands
 from .app import app
 
 __all__ = ["app", "main"]

@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -75,12 +75,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "good": (":good [N]", f"result N (default 1) is relevant: a line in {FEEDBACK_FILE}"),
     "bad": (":bad [N]", "result N (default 1) is not relevant"),
     "learn": (":learn", "teach the model your judgements; used only if it ranks better"),
+    "similar": (":similar N", "the documents most like result N"),
+    "dupes": (":dupes N", "the near-duplicates folded under result N (+N near-duplicates)"),
+    "collapse": (":collapse", "fold near-duplicates under the best copy on/off (on by default)"),
     "help": (":help", "this list"),
     "quit": (":quit, :q", "leave (Ctrl-D too)"),
 }
 _ALIASES = {"q": "quit", "exit": "quit", "h": "help", "?": "help"}
-_NO_ARG = {"more", "json", "help", "quit", "learn"}
-_NUMBER = {"k", "open", "edit"}
+_NO_ARG = {"more", "json", "help", "quit", "learn", "collapse"}
+_NUMBER = {"k", "open", "edit", "similar", "dupes"}
 _OPTIONAL_NUMBER = {"good", "bad"}
 
 
@@ -134,6 +137,9 @@ def render_hit(console: Console, hit: Hit, terms: Sequence[str]) -> Text:
     head.append(f"  {hit.path}{f':{line}' if line else ''}{f', {hit.where}' if hit.where else ''}", style="dim")
     if hit.doc not in (hit.path, hit.title):
         head.append(f"  id {hit.doc}", style="dim")
+    if hit.duplicates:
+        n = len(hit.duplicates)
+        head.append(f"  +{n} near-duplicate{'s' if n > 1 else ''} (:dupes {hit.rank})", style="yellow")
     head.truncate(width, overflow="ellipsis")
     room = max(20, width - _INDENT)
     lines = snippet(hit, terms, width=room * 2).wrap(console, room)
@@ -205,12 +211,13 @@ class Session:
                  where: Callable[[str], bool] | None = None,
                  warm_up: Callable[[Searcher], object] | None = None,
                  prefetch: Callable[[Searcher, str], object] | None = None,
-                 learner: Learner | None = None) -> None:
+                 learner: Learner | None = None, collapse: bool = True) -> None:
         if mode not in MODES:
             raise ConfigError(f"unknown mode {mode!r}: use one of {', '.join(MODES)}")
         self.console, self.index_dir, self.name = console, Path(index_dir), name or Path(index_dir).name
         self.k, self.mode, self.path_glob, self.json = max(1, min(k, MAX_K)), mode, path_glob, False
         self.where = where  # --include / --exclude, for the whole session
+        self.collapse = collapse
         self._open_searcher, self.learner, self.judged = open_searcher, learner, 0
         self.searcher = open_searcher()
         self.query: str | None = None
@@ -325,7 +332,7 @@ class Session:
                 self.console.print("[dim]loading the model…[/]")
             self._warm.result()  # re-raises a failed load here, as one red line
         return self.searcher.search(query, self.k, mode=self.mode, path_glob=self.path_glob, offset=offset,
-                                    where=self.where)
+                                    where=self.where, collapse=self.collapse)
 
     def _print_elapsed(self, what: str, more: bool) -> None:
         ms = (time.perf_counter() - self._started) * 1000
@@ -366,6 +373,11 @@ class Session:
         self.console.print(f"[dim]JSON output {'on' if self.json else 'off'}[/]")
         if self.json and self.query is not None and self.page:
             self._print_json(self.query, self.page)
+
+    def _do_collapse(self, _: Command) -> None:
+        self.collapse = not self.collapse
+        self.console.print(f"[dim]near-duplicates {'folded' if self.collapse else 'shown'}[/]")
+        self._rerun()
 
     def _do_help(self, _: Command) -> None:
         for line in help_lines():
@@ -419,6 +431,29 @@ class Session:
             self.searcher = self._open_searcher()
             self.results, self.page = {}, []
             self.console.print("[dim]the session now searches with the new model[/]")
+
+    def _do_similar(self, command: Command) -> None:
+        """The documents most like result N (not a new query: the results stay those of the last one)."""
+        from ..similar import load_docs, similar
+
+        hit = self._result(command.number, "similar")
+        index = self.searcher.index
+        target = load_docs(index, [hit.doc]).get(hit.doc)
+        if target is None:
+            raise ConfigError(f"result {hit.rank} is no longer in the index")
+        found = similar(index, target, self.k)
+        threshold = self.searcher.duplicate_threshold
+        self.console.print(f"[bold]like #{hit.rank}[/] {hit.title or hit.doc} [dim](near-duplicate from "
+                           f"{threshold:.3f})[/]", highlight=False)
+        print_page(self.console, hit.title, [Hit(s.rank, s.score, s.doc, s.title, s.path, 0, s.passage) for s in found])
+
+    def _do_dupes(self, command: Command) -> None:
+        hit = self._result(command.number, "dupes")
+        if not hit.duplicates:
+            self.console.print(f"[dim]result {hit.rank} has no near-duplicate among the results[/]")
+            return
+        self.console.print(f"[bold]near-duplicates of #{hit.rank}[/] {hit.title or hit.doc}", highlight=False)
+        print_page(self.console, self.query or "", [replace(d, rank=i) for i, d in enumerate(hit.duplicates, start=1)])
 
     def _do_open(self, command: Command) -> None:
         hit = self._result(command.number, "open")
@@ -532,11 +567,11 @@ def toolbar_text(session: Session) -> str:
 
 def run_session(settings: Settings, mode: str = "auto", path_glob: str | None = None,
                 console: Console | None = None, read_line: ReadLine | None = None,
-                where: Callable[[str], bool] | None = None) -> None:
+                where: Callable[[str], bool] | None = None, collapse: bool = True) -> None:
     """Open the index, then answer queries and commands until Ctrl-D or :quit."""
     session = Session(lambda: open_searcher(settings), console or Console(), settings.index_dir, name=settings.index,
                       k=settings.k, mode=mode, path_glob=path_glob, where=where, warm_up=warm_up_encoder, prefetch=prefetch_query,
-                      learner=lambda searcher, out: learn_here(settings, searcher, out))
+                      learner=lambda searcher, out: learn_here(settings, searcher, out), collapse=collapse)
     session.console.print(f"[dim]index {settings.index}: type a query, :help for commands, Ctrl-D to leave[/]",
                           highlight=False)
     if read_line is None:

@@ -58,8 +58,17 @@ def hits_table(query: str, hits: Sequence[Hit], offset: int = 0) -> Table:
         where.append("\n" + location, style="dim")
         if h.doc not in (h.path, h.title):
             where.append(f"\nid {h.doc}", style="dim")
+        if h.duplicates:
+            where.append(f"\n{duplicates_label(h)}", style="yellow")
         table.add_row(str(h.rank + offset), f"{h.score:.3f}", where, snippet(h, terms))
     return table
+
+
+def duplicates_label(hit: Hit) -> str:
+    """'+2 near-duplicates: a.txt, b.txt' for a result with copies folded under it."""
+    n = len(hit.duplicates)
+    paths = ", ".join(d.path if d.doc == d.path else f"{d.path} ({d.doc})" for d in hit.duplicates[:3])
+    return f"+{n} near-duplicate{'s' if n > 1 else ''}: {paths}{', …' if n > 3 else ''}"
 
 
 def print_hits(console: Console, query: str, hits: Sequence[Hit], offset: int = 0) -> None:

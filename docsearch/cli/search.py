@@ -37,6 +37,8 @@ def search(
     mode: Annotated[str, typer.Option(
         help="auto (dense and BM25, fused as the index chose), dense, sparse (BM25) or hybrid.")] = "auto",
     interactive: Annotated[bool, typer.Option("--interactive", "-I", help="Open an interactive session.")] = False,
+    collapse: Annotated[bool, typer.Option(
+        "--collapse/--no-collapse", help="Fold near-duplicates under the best-ranked copy (+N near-duplicates).")] = True,
     qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
     exclude: ExcludeOpt = None, include: IncludeOpt = None,
 ) -> None:
@@ -45,12 +47,12 @@ def search(
     where = path_filter(include or (), exclude or ()) if include or exclude else None  # on the results' paths
     if query is None or interactive:
 
-        run_session(s, mode=mode, path_glob=path, where=where)
+        run_session(s, mode=mode, path_glob=path, where=where, collapse=collapse)
         return
     if not query.strip():
         raise DocsearchError("the query is empty")
     with Searcher.open(s) as searcher:
-        hits = searcher.search(query, s.k, mode=mode, path_glob=path, where=where)
+        hits = searcher.search(query, s.k, mode=mode, path_glob=path, where=where, collapse=collapse)
         answered, fusion = searcher.answering(mode)
     if json_out:
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DENSE, SPARSE, QuerySpec, Store, StoreHit, StorePoint, point_id
+from .base import DENSE, SPARSE, QuerySpec, Store, StoreHit, StorePoint, StoreVector, point_id
 
-__all__ = ["DENSE", "SPARSE", "QuerySpec", "Store", "StoreHit", "StorePoint", "open_store", "point_id",
+__all__ = ["DENSE", "SPARSE", "QuerySpec", "Store", "StoreHit", "StorePoint", "StoreVector", "open_store", "point_id",
            "store_exists"]
 
 SHARD_DIR = "shard"

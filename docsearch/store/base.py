@@ -60,6 +60,19 @@ class StoreHit:
 
 
 @dataclass(frozen=True)
+class StoreVector:
+    """One point's dense vector (unit length: the store normalises for cosine) and some payload."""
+
+    id: str
+    vector: Sequence[float]
+    payload: dict[str, Any]
+
+
+# What document-level similarity reads with each chunk vector (docsearch.similar).
+VECTOR_FIELDS = ("doc", "path", "title", "chunk", "text")
+
+
+@dataclass(frozen=True)
 class QuerySpec:
     """One retrieval: ``mode`` is dense, sparse or hybrid, with the query's vectors for the modes
     that need them; ``paths`` filters by payload."""
@@ -86,6 +99,8 @@ class Store(Protocol):
     def texts(self, page: int = 1000) -> Iterator[list[tuple[str, str]]]: ...
     def points(self, page: int = 1000) -> Iterator[list[StorePoint]]: ...
     def payloads(self, fields: Sequence[str] | None = None, page: int = 1000) -> Iterator[list[tuple[str, dict[str, Any]]]]: ...
+    def vectors(self, docs: Sequence[str] | None = None, fields: Sequence[str] = VECTOR_FIELDS,
+                page: int = 1000) -> Iterator[list[StoreVector]]: ...
     def set_sparse(self, items: Sequence[tuple[str, SparseVector]]) -> None: ...
     def count(self, exact: bool = True) -> int: ...
     def record(self) -> dict[str, Any] | None: ...

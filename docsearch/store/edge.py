@@ -10,7 +10,20 @@ from typing import Any
 
 from ..errors import IndexDamagedError, StoreError
 from ..types import SparseVector
-from .base import DENSE, HNSW_ABOVE, HNSW_EF, KEYWORD_FIELDS, QUANTIZE_ABOVE, SPARSE, QuerySpec, StoreHit, StorePoint, floats
+from .base import (
+    DENSE,
+    HNSW_ABOVE,
+    HNSW_EF,
+    KEYWORD_FIELDS,
+    QUANTIZE_ABOVE,
+    SPARSE,
+    VECTOR_FIELDS,
+    QuerySpec,
+    StoreHit,
+    StorePoint,
+    StoreVector,
+    floats,
+)
 
 RECORD_FILE = "docsearch.json"  # the index's record, inside the shard folder (Edge leaves it alone)
 
@@ -172,6 +185,19 @@ class EdgeStore:
             except Exception as exc:
                 raise IndexDamagedError(f"the index shard at {self._path} cannot be read ({_one_line(exc)})") from exc
             yield [(str(r.id), dict(r.payload or {})) for r in records]
+            if offset is None:
+                return
+
+    def vectors(self, docs: Sequence[str] | None = None, fields: Sequence[str] = VECTOR_FIELDS,
+                page: int = 1000) -> Iterator[list[StoreVector]]:
+        """Every point's dense vector with the named payload fields (of ``docs`` only, when given;
+        the ``doc`` keyword index finds them), a page at a time."""
+        qe, offset = self._qe, None
+        flt = None if docs is None else qe.Filter(must=[qe.FieldCondition(key="doc", match=qe.MatchAny(list(docs)))])
+        while True:
+            records, offset = self._shard.scroll(qe.ScrollRequest(offset=offset, limit=page, filter=flt,
+                                                                  with_payload=list(fields), with_vector=[DENSE]))
+            yield [StoreVector(str(r.id), (r.vector or {}).get(DENSE) or [], dict(r.payload or {})) for r in records]
             if offset is None:
                 return
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import IndexDamagedError, StoreError
 from ..types import SparseVector
-from .base import DENSE, HNSW_EF, KEYWORD_FIELDS, SPARSE, QuerySpec, StoreHit, StorePoint, floats
+from .base import DENSE, HNSW_EF, KEYWORD_FIELDS, SPARSE, VECTOR_FIELDS, QuerySpec, StoreHit, StorePoint, StoreVector, floats
 
 RECORD_KEY = "docsearch"  # the index's record, in the collection's metadata (Qdrant >= 1.16)
 CONNECT_TIMEOUT_S = 3  # the first contact: an unreachable server is said in seconds, not minutes
@@ -186,6 +186,18 @@ class ServerStore:
             records, offset = self._client.scroll(self._name, limit=page, offset=offset, with_payload=wanted,
                                                   with_vectors=False)
             yield [(str(r.id), dict(r.payload or {})) for r in records]
+            if offset is None:
+                return
+
+    def vectors(self, docs: Sequence[str] | None = None, fields: Sequence[str] = VECTOR_FIELDS,
+                page: int = 1000) -> Iterator[list[StoreVector]]:
+        m, offset = self._m, None
+        flt = None if docs is None else m.Filter(must=[m.FieldCondition(key="doc", match=m.MatchAny(any=list(docs)))])
+        while True:
+            records, offset = self._client.scroll(self._name, scroll_filter=flt, limit=page, offset=offset,
+                                                  with_payload=list(fields), with_vectors=[DENSE])
+            yield [StoreVector(str(r.id), (r.vector or {}).get(DENSE) or [] if isinstance(r.vector, dict) else [],
+                               dict(r.payload or {})) for r in records]
             if offset is None:
                 return
 

@@ -28,7 +28,7 @@ from ..errors import DiskFullError, DocsearchError, StoreError
 from ..lock import WriterLock
 from ..types import SparseVector
 from . import snapshots
-from .base import QuerySpec, StoreHit, StorePoint
+from .base import VECTOR_FIELDS, QuerySpec, StoreHit, StorePoint, StoreVector
 from .edge import EdgeStore
 
 T = TypeVar("T")
@@ -136,6 +136,10 @@ class WriterStore:
 
     def points(self, page: int = 1000) -> Iterator[list[StorePoint]]:
         return self._edge.points(page)
+
+    def vectors(self, docs: Sequence[str] | None = None, fields: Sequence[str] = VECTOR_FIELDS,
+                page: int = 1000) -> Iterator[list[StoreVector]]:
+        return self._edge.vectors(docs, fields, page)
 
     def record(self) -> dict[str, Any] | None:
         return self._edge.record()
@@ -283,6 +287,10 @@ class ReaderStore:
 
     def points(self, page: int = 1000) -> Iterator[list[StorePoint]]:
         return self.edge.points(page)
+
+    def vectors(self, docs: Sequence[str] | None = None, fields: Sequence[str] = VECTOR_FIELDS,
+                page: int = 1000) -> Iterator[list[StoreVector]]:
+        return self.edge.vectors(docs, fields, page)
 
     def record(self) -> dict[str, Any] | None:
         return self.edge.record()

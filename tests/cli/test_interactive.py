@@ -192,7 +192,7 @@ class FakeSearcher:
         self.closed = False
 
     def search(self, query: str, k: int = 10, mode: str = "dense", path_glob: str | None = None,
-               fusion: object = None, offset: int = 0, where: object = None) -> list[Hit]:
+               fusion: object = None, offset: int = 0, where: object = None, collapse: bool = False) -> list[Hit]:
         self.calls.append({"query": query, "k": k, "mode": mode, "path_glob": path_glob, "offset": offset})
         if query == "boom":
             raise StoreError("the store is down")
