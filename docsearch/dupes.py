@@ -19,6 +19,7 @@ NEIGHBOURS = 16  # chunks each document's query fetches beyond its own: room for
 # chunks, width 64 and 16 neighbours took a quarter of the time of search's 256 and 32
 # (tests/bench/dupes.py scale).
 DUPES_EF = 64
+PAIR_BLOCK = 32_768  # candidate pairs scored per vectorised product
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,11 @@ def _join_by_means(uf: _UnionFind, known: Mapping[str, DocChunks], reps: Sequenc
     means = np.stack([known[d].mean for d in names])
     pairs = np.array([(at[t.doc], at[d]) for t, pool in zip(reps, pools, strict=True) for d in pool if d in at],
                      dtype=np.int64).reshape(-1, 2)
-    sims = np.einsum("ij,ij->i", means[pairs[:, 0]], means[pairs[:, 1]])
-    for i, j in pairs[sims >= threshold]:
-        uf.union(names[i], names[j])
+    for start in range(0, len(pairs), PAIR_BLOCK):  # blocks: gathering 1M pairs' rows at once would take GBs
+        block = pairs[start:start + PAIR_BLOCK]
+        sims = np.einsum("ij,ij->i", means[block[:, 0]], means[block[:, 1]])
+        for i, j in block[sims >= threshold]:
+            uf.union(names[i], names[j])
 
 
 def _group(docs: list[str], known: Mapping[str, DocChunks], aggregation: str) -> DupeGroup:

@@ -10,9 +10,10 @@ of a relevant abstract counting as relevant but not as a distinct document).
 ``scale``: ``dupes`` over N synthetic embedding-shaped chunks (two per document, 1 % of documents
 planted again with a little noise) written straight to a store, timed.
 
-``collapse``: nDCG@10 of an existing SciFact index with and without collapsing (read from a copy).
+``collapse``: nDCG@10 of an existing index of a BEIR corpus (``--data``, default SciFact) with and
+without collapsing (read from a copy).
 
-    python tests/bench/dupes.py planted [--limit 500] [--share 0.05]
+    python tests/bench/dupes.py planted [--limit 500] [--share 0.05] [--data ../shared/datasets/cranfield]
     python tests/bench/dupes.py scale [--chunks 100000]
     python tests/bench/dupes.py collapse --home /work/evalhome2 --index eval-scifact-...
 """
@@ -33,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-SCIFACT = Path("/work/shared/datasets/scifact")
+SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "scifact"
 RESULTS = Path(__file__).parent / "results"
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 SYNONYMS = {"show": "demonstrate", "showed": "demonstrated", "increase": "rise", "increased": "raised",
@@ -63,9 +64,9 @@ def edit(text: str, rng: random.Random) -> tuple[str, str]:
     return " ".join(sentences), "reworded a sentence"
 
 
-def planted_corpus(out: Path, limit: int | None, share: float, seed: int = 0) -> dict[str, str]:
-    """SciFact (the first ``limit`` records) plus edited copies; returns copy id -> original id."""
-    rows = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").open()]
+def planted_corpus(out: Path, limit: int | None, share: float, seed: int = 0, data: Path = SCIFACT) -> dict[str, str]:
+    """A BEIR corpus (the first ``limit`` records) plus edited copies; returns copy id -> original id."""
+    rows = [json.loads(line) for line in (data / "corpus.jsonl").open()]
     rows = rows[:limit] if limit else rows
     rng = random.Random(seed)
     chosen = rng.sample(rows, max(1, round(len(rows) * share)))
@@ -75,7 +76,7 @@ def planted_corpus(out: Path, limit: int | None, share: float, seed: int = 0) ->
             fh.write(json.dumps(row) + "\n")
         for row in chosen:
             text, _ = edit(row["text"], rng)
-            copy = {"_id": f"{row['_id']}-copy", "title": row["title"], "text": text}
+            copy = {"_id": f"{row['_id']}-copy", "title": row.get("title", ""), "text": text}
             planted[copy["_id"]] = row["_id"]
             fh.write(json.dumps(copy) + "\n")
     return planted
@@ -146,7 +147,7 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="docsearch-dupes-") as tmp:
         corpus = Path(tmp) / "corpus.jsonl"
-        planted = planted_corpus(corpus, args.limit, args.share)
+        planted = planted_corpus(corpus, args.limit, args.share, data=args.data)
         settings = Settings(home=Path(tmp) / "home", index="planted")
         started = time.perf_counter()
         index_paths(settings, [corpus])
@@ -158,13 +159,13 @@ def run_planted(args: argparse.Namespace) -> dict[str, Any]:
             report = find_dupes(index, threshold.value)
             found = score_dupes(report, planted)
             at = {t: score_dupes(find_dupes(index, t), planted) for t in (0.9, 0.92, 0.94, 0.96)}
-        qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
-        queries = read_queries(SCIFACT / "queries.jsonl", set(qrels))
+        qrels = read_qrels(args.data / "qrels" / "test.tsv")
+        queries = read_queries(args.data / "queries.jsonl", set(qrels))
         with Searcher.open(settings) as searcher:
             docs = {d for page in searcher.index.store.payloads(("doc",)) for _, p in page for d in [str(p["doc"])]}
             qrels = {q: rel for q, rel in qrels.items() if any(d in docs for d in rel)}
             quality = collapse_quality(searcher, queries, qrels, planted)
-    return {"mode": "planted", "limit": args.limit, "share": args.share, "documents": report.documents,
+    return {"mode": "planted", "corpus": args.data.name, "limit": args.limit, "share": args.share, "documents": report.documents,
             "index_seconds": index_seconds, "threshold": threshold.to_json(), "dupes": found,
             "dupes_at_fixed_thresholds": {str(t): {k: v for k, v in r.items() if k != "false_pairs"} for t, r in at.items()},
             "aggregations": seps, "collapse": quality}
@@ -210,10 +211,10 @@ def run_collapse(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="docsearch-collapse-") as tmp:
         shutil.copytree(Path(args.home) / args.index, Path(tmp) / args.index,
                         ignore=shutil.ignore_patterns("readers", "writer.lock"))
-        qrels = read_qrels(SCIFACT / "qrels" / "test.tsv")
-        queries = read_queries(SCIFACT / "queries.jsonl", set(qrels))
+        qrels = read_qrels(args.data / "qrels" / "test.tsv")
+        queries = read_queries(args.data / "queries.jsonl", set(qrels))
         with Searcher.open(Settings(home=Path(tmp), index=args.index)) as searcher:
-            return {"mode": "collapse", "index": args.index, "threshold": searcher.duplicate_threshold,
+            return {"mode": "collapse", "corpus": args.data.name, "index": args.index, "threshold": searcher.duplicate_threshold,
                     "collapse": collapse_quality(searcher, queries, qrels)}
 
 
@@ -223,17 +224,21 @@ def main() -> None:
     p = sub.add_parser("planted")
     p.add_argument("--limit", type=int, default=None, help="only the first N SciFact abstracts")
     p.add_argument("--share", type=float, default=0.05)
+    p.add_argument("--data", type=Path, default=SCIFACT, help="a BEIR folder with qrels/test.tsv (default: SciFact)")
     s = sub.add_parser("scale")
     s.add_argument("--chunks", type=int, default=100_000)
     c = sub.add_parser("collapse")
     c.add_argument("--home", required=True)
     c.add_argument("--index", required=True)
+    c.add_argument("--data", type=Path, default=SCIFACT, help="the index's BEIR folder (qrels/test.tsv scores)")
     args = parser.parse_args()
     result = {"planted": run_planted, "scale": run_scale, "collapse": run_collapse}[args.mode](args)
     text = json.dumps(result, indent=1, default=float)
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    suffix = f"_{args.limit}" if getattr(args, "limit", None) else ""
+    corpus = getattr(args, "data", SCIFACT).name
+    suffix = ("" if corpus == "scifact" else f"_{corpus}") + (f"_{args.limit}" if getattr(args, "limit", None) else "")
+    suffix += f"_share{args.share}" if getattr(args, "share", 0.05) != 0.05 else ""
     (RESULTS / f"dupes_{args.mode}{suffix}.json").write_text(text + "\n")
     sys.stdout.flush()
 
