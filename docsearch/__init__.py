@@ -34,10 +34,11 @@ from .errors import (
     ModelMismatchError,
     StoreError,
 )
-from .index import Index, IndexInfo, IndexMeta, Lineage
+from .index import Index, IndexInfo
 from .indexer import IndexProgress, index_paths, update_index
 from .ingest import PathRules
 from .integrity import CheckReport, check_index
+from .meta import IndexMeta, Lineage
 from .model import ModelDir
 from .plan import IndexPlan, plan_index
 from .searcher import MODES, Searcher

@@ -19,9 +19,10 @@ from typing import Any
 
 from .encoders import Encoder
 from .errors import IndexDamagedError, IndexNotFoundError, StoreError
-from .index import META_FILE, Index, has_store, meta_from_record, read_meta, recover_meta, stored_meta, write_meta
+from .index import Index, has_store, recover_meta, stored_meta
 from .indexer import IndexProgress, reembed
 from .manifest import SourceRow
+from .meta import META_FILE, meta_from_record, read_meta, write_meta
 from .settings import Settings
 from .store import QuerySpec
 from .types import RecordFields

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import DocsearchError, IngestError
-from .index import META_FILE, data_dir, read_meta
 from .ingest import PathRules, read_source, walk
 from .ingest.kinds import file_type
 from .manifest import MANIFEST_FILE
+from .meta import META_FILE, data_dir, read_meta
 from .settings import Settings
 from .types import Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source
 

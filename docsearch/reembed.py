@@ -45,20 +45,10 @@ from . import __version__, auto
 from .encoders import Encoder, load_encoder
 from .encoders.base import PROBE_TEXTS
 from .errors import ConfigError, ModelError
-from .index import (
-    META_FILE,
-    PREVIOUS_FILE,
-    Index,
-    IndexMeta,
-    Lineage,
-    data_dir,
-    read_meta,
-    read_previous,
-    remove_data,
-    write_meta,
-)
+from .index import Index
 from .lock import WriterLock, meta_lock
 from .manifest import MANIFEST_FILE
+from .meta import META_FILE, PREVIOUS_FILE, IndexMeta, Lineage, data_dir, read_meta, read_previous, remove_data, write_meta
 from .model import ModelDir
 from .settings import Settings
 from .store import Store, StorePoint, open_store

@@ -15,7 +15,8 @@ from typing import Any
 
 from .encoders import Encoder, load_query_encoder
 from .errors import ConfigError, IndexNotFoundError
-from .index import Index, IndexInfo, IndexMeta
+from .index import Index, IndexInfo
+from .meta import IndexMeta
 from .settings import Settings
 from .store import QuerySpec, StoreHit
 from .types import Fusion, Hit, located

@@ -30,6 +30,7 @@ class Settings:
     wait: bool = False  # a writer finding another at work waits for it, instead of refusing at once
     gitignore: bool = True  # inside a git work tree the walk passes over what .gitignore files ignore
     debounce_ms: int = 1600  # `docsearch watch`: changes within this time of the first are one batch
+    collapse: bool = True  # `docsearch search` and the session fold near-duplicates under the best-ranked copy
 
     def with_flags(self, **flags: Any) -> Settings:
         """Flags left as None keep the value from the environment or the default."""
@@ -59,7 +60,7 @@ class Settings:
 
 
 _INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "workers", "debounce_ms"}
-_BOOL_FIELDS = {"wait", "gitignore"}
+_BOOL_FIELDS = {"wait", "gitignore", "collapse"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

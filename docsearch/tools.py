@@ -15,8 +15,8 @@ from typing import Any
 from .answers import info_json, search_answer
 from .encoders import Encoder
 from .errors import ConfigError, DocsearchError, IngestError
-from .index import META_FILE, read_meta
 from .ingest import read_source
+from .meta import META_FILE, read_meta
 from .searcher import Searcher
 from .settings import Settings
 from .types import Source
@@ -61,7 +61,7 @@ class Tools:
         if not 1 <= k <= MAX_K:
             raise ConfigError(f"k must be between 1 and {MAX_K}, got {k}")
         searcher = self.searcher(index)
-        hits = searcher.search(query, k, mode=mode, path_glob=path or None)
+        hits = searcher.search(query, k, mode=mode, path_glob=path or None, collapse=self.settings.collapse)
         answered, fusion = searcher.answering(mode)
         return search_answer(query, hits, answered, fusion)
 

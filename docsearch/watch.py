@@ -30,12 +30,13 @@ from dataclasses import dataclass
 
 from .encoders import Encoder, load_encoder
 from .errors import DocsearchError
-from .index import Index, read_meta
+from .index import Index
 from .indexer import IndexProgress, update_index
 from .ingest import PathRules
 from .ingest.walk import RuleCheck
 from .lock import Holder
 from .manifest import SourceRow
+from .meta import read_meta
 from .model import ModelDir
 from .settings import Settings
 from .types import IndexReport, RecordFields, Skipped

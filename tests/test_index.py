@@ -21,8 +21,8 @@ from docsearch import (
     Settings,
     update_index,
 )
-from docsearch.index import read_meta, write_meta
 from docsearch.lock import meta_lock
+from docsearch.meta import read_meta, write_meta
 
 DOCS = {
     "garden/tomatoes.md": "# Tomatoes\n\nStake tomato plants and water them at the base to keep the leaves dry.",

@@ -13,8 +13,8 @@ from helpers import write_files
 
 from docsearch.encoders.sparse import DEFAULT_SPARSE_ID as SPARSE_ID
 from docsearch.errors import IndexNotFoundError, ModelMismatchError
-from docsearch.index import read_meta
 from docsearch.indexer import index_paths
+from docsearch.meta import read_meta
 from docsearch.searcher import Searcher
 from docsearch.settings import Settings
 from docsearch.store import open_store

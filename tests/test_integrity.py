@@ -13,8 +13,8 @@ from helpers import write_files
 
 from docsearch import Index, IndexNotFoundError, ModelDir, ModelMismatchError, Searcher, Settings, update_index
 from docsearch.errors import IndexDamagedError
-from docsearch.index import read_meta
 from docsearch.integrity import check_index
+from docsearch.meta import read_meta
 from docsearch.store import StorePoint, point_id
 from docsearch.store.snapshots import mark_stale
 from docsearch.types import SparseVector

@@ -18,8 +18,8 @@ from helpers import write_files
 
 from docsearch import Index, IndexReport, ModelDir, Searcher, Settings, update_index
 from docsearch.encoders.sparse import DEFAULT_SPARSE_ID, Bm25Encoder, bm25_name, sparse_encoder, sparse_id
-from docsearch.index import read_meta
 from docsearch.languages import UNDETERMINED, coverage_warning, detect, main_language, uncovered_share
+from docsearch.meta import read_meta
 from docsearch.model import front_matter_list
 
 GERMAN = {

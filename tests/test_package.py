@@ -11,6 +11,7 @@ from pathlib import Path
 import docsearch
 
 PACKAGE = Path(docsearch.__file__).parent
+REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "sentence_transformers", "transformers", "qdrant_edge", "qdrant_client", "mcp")
 
 
@@ -101,3 +102,9 @@ def test_the_core_does_not_import_the_cli() -> None:
     for module, targets in edges.items():
         if not module.startswith(("docsearch.cli", "docsearch.__main__")):
             assert not any(t.startswith("docsearch.cli") for t in targets), module
+
+
+def test_test_files_have_unique_names() -> None:
+    """pytest imports test files by basename (rootdir mode): two of one name stop the whole run at collection."""
+    names = [p.name for p in (REPO / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -37,22 +37,24 @@ def search(
     mode: Annotated[str, typer.Option(
         help="auto (dense and BM25, fused as the index chose), dense, sparse (BM25) or hybrid.")] = "auto",
     interactive: Annotated[bool, typer.Option("--interactive", "-I", help="Open an interactive session.")] = False,
-    collapse: Annotated[bool, typer.Option(
-        "--collapse/--no-collapse", help="Fold near-duplicates under the best-ranked copy (+N near-duplicates).")] = True,
+    collapse: Annotated[Optional[bool], typer.Option(
+        "--collapse/--no-collapse",
+        help="Fold near-duplicates under the best-ranked copy (+N near-duplicates); default on, DOCSEARCH_COLLAPSE.")] = None,
     qdrant_url: UrlOpt = None, home: HomeOpt = None, backend: BackendOpt = None, device: DeviceOpt = None,
     exclude: ExcludeOpt = None, include: IncludeOpt = None,
 ) -> None:
     """Search an index by meaning; with no query, open an interactive session."""
-    s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home, backend=backend, device=device)
+    s = settings_from(index=index, model=model, k=k, qdrant_url=qdrant_url, home=home, backend=backend, device=device,
+                      collapse=collapse)
     where = path_filter(include or (), exclude or ()) if include or exclude else None  # on the results' paths
     if query is None or interactive:
 
-        run_session(s, mode=mode, path_glob=path, where=where, collapse=collapse)
+        run_session(s, mode=mode, path_glob=path, where=where, collapse=s.collapse)
         return
     if not query.strip():
         raise DocsearchError("the query is empty")
     with Searcher.open(s) as searcher:
-        hits = searcher.search(query, s.k, mode=mode, path_glob=path, where=where, collapse=collapse)
+        hits = searcher.search(query, s.k, mode=mode, path_glob=path, where=where, collapse=s.collapse)
         answered, fusion = searcher.answering(mode)
     if json_out:
 

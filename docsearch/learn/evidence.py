@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .. import auto
-from ..index import Lineage
+from ..meta import Lineage
 from ..searcher import Searcher
 from .feedback import FEEDBACK_FILE, Judgements, read_feedback
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..index import Lineage
+from ..meta import Lineage
 from ..model import ModelDir
 from ..train.config import ProgressEvent
 from ..train.pairs import TrainingData

@@ -78,7 +78,7 @@ def test_search_and_info_answer_during_an_index_run_and_see_its_data_once_commit
         wait_for(lambda: done_sources(home) > 10)
         t0 = time.monotonic()
         info = ds("info", "--index", "t", home=home)
-        found = ds("search", "alpha", "--index", "t", "--json", "-k", "3", home=home)
+        found = ds("search", "alpha", "--index", "t", "--json", "--no-collapse", "-k", "3", home=home)
         assert time.monotonic() - t0 < 30 and writer.poll() is None, "the readers waited for the writer"
         assert info.returncode == 0, info.stderr
         assert "being written" in info.stdout and f"pid {writer.pid}" in info.stdout
@@ -87,7 +87,7 @@ def test_search_and_info_answer_during_an_index_run_and_see_its_data_once_commit
     finally:
         code, _, err = finish(writer)
     assert code == 0, err
-    after = ds("search", "zebra", "--index", "t", "--json", "-k", "40", home=home)
+    after = ds("search", "zebra", "--index", "t", "--json", "--no-collapse", "-k", "40", home=home)
     assert after.returncode == 0, after.stderr
     assert {r["path"] for r in json.loads(after.stdout)["results"]} == {f"zebra/{i:03}.md" for i in range(40)}
 
@@ -139,7 +139,7 @@ def test_ctrl_c_stops_within_a_second_or_two_and_a_rerun_completes(tmp_path: Pat
     rerun = ds("index", str(docs), "--index", "t", "--quiet", home=home)
     assert rerun.returncode == 0, rerun.stderr
     assert done_sources(home) == 60
-    found = ds("search", "fig", "--index", "t", "--json", "-k", "60", home=home)
+    found = ds("search", "fig", "--index", "t", "--json", "--no-collapse", "-k", "60", home=home)
     assert len({r["path"] for r in json.loads(found.stdout)["results"]}) == 60  # no source lost, none twice
 
 
@@ -200,13 +200,13 @@ def test_a_full_disk_is_one_line_never_a_bus_error_and_the_index_stays_openable(
     assert "Traceback" not in full.stderr
     info = ds("info", "--index", "t", home=home)
     assert info.returncode == 0, info.stderr
-    found = ds("search", "plum", "--index", "t", "--json", home=home)
+    found = ds("search", "plum", "--index", "t", "--json", "--no-collapse", home=home)
     assert found.returncode == 0 and json.loads(found.stdout)["results"], found.stderr
     filler.unlink()
     rerun = ds("index", str(big), "--index", "t", "--quiet", home=home, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert done_sources(home) == 3010
-    pears = ds("search", "pear", "--index", "t", "--json", "-k", "5", "--path", "pear/*", home=home)
+    pears = ds("search", "pear", "--index", "t", "--json", "--no-collapse", "-k", "5", "--path", "pear/*", home=home)
     assert len(json.loads(pears.stdout)["results"]) == 5
 
 

@@ -74,8 +74,8 @@ def test_a_second_backend_joins_an_index_only_if_its_vectors_agree(
 ) -> None:
     import docsearch.indexer
     from docsearch.errors import ModelMismatchError
-    from docsearch.index import read_meta
     from docsearch.indexer import index_paths
+    from docsearch.meta import read_meta
     from docsearch.settings import Settings
 
     docs = tmp_path / "docs"

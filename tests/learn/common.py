@@ -52,7 +52,7 @@ def judge(settings: Settings, topics: list[str], prefer: str = "guides", k: int 
     ``k`` (``:good R`` for the ``prefer`` folder's document of the topic, ``:bad R`` for the rest; ``flip``:
     every judgement the other way round), so the session writes its own feedback file."""
     session = Session(lambda: open_searcher(settings), Console(file=io.StringIO()), settings.index_dir,
-                      name=settings.index, k=k)
+                      name=settings.index, k=k, collapse=False)  # judge every document shown, copies too
     try:
         for topic in topics:
             session.handle(f"how do {topic} work")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from docsearch import Index, Searcher, Settings, index_paths
-from docsearch.index import read_meta
+from docsearch.meta import read_meta
 from docsearch.reembed import STATE_FILE, reembed
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ import pytest
 from common import TOPICS, judge, make_index
 
 from docsearch import Settings
-from docsearch.index import read_meta
+from docsearch.meta import read_meta
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ from rich.console import Console
 
 from docsearch import Index, Searcher, Settings
 from docsearch.cli.interactive import Session
-from docsearch.index import PREVIOUS_FILE, read_meta
 from docsearch.learn import LOG_FILE, LearnConfig, apply, learn_index
+from docsearch.meta import PREVIOUS_FILE, read_meta
 from docsearch.model import ModelDir
 from docsearch.reembed import rollback
 
@@ -143,7 +143,7 @@ def session(settings: Settings) -> tuple[Session, io.StringIO]:
     text = io.StringIO()
     console = Console(file=text, width=160, color_system=None)
     s = Session(lambda: Searcher(Index.open(settings)), console, settings.index_dir, name=settings.index,
-                learner=lambda searcher, out: learn_here(settings, searcher, out))
+                learner=lambda searcher, out: learn_here(settings, searcher, out), collapse=False)
     return s, text
 
 

@@ -13,8 +13,8 @@ from helpers import write_files
 
 from docsearch import Index, IndexBusyError, IndexMeta, Lineage, Searcher, Settings, index_paths
 from docsearch.errors import ConfigError, ModelError
-from docsearch.index import PREVIOUS_FILE, read_meta
 from docsearch.lock import WriterLock
+from docsearch.meta import PREVIOUS_FILE, read_meta
 from docsearch.reembed import STATE_FILE, reembed, rollback
 
 DOCS = {
