@@ -37,9 +37,9 @@ def bench(
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
     batch_size: Annotated[int, typer.Option(help="Encode batch size.")] = 64,
     index_batch: Annotated[int, typer.Option(help="Chunks per encode call while indexing.")] = 512,
-    backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side.")] = "torch",
+    backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side (auto: the fastest exact).")] = "auto",
     backends: Annotated[Optional[str], typer.Option(
-        help="Compare encoder backends, e.g. torch,onnx,onnx-int8,openvino (torch-fp32 is the reference).")] = None,
+        help="Compare encoder backends, e.g. torch,openvino,openvino-int8 (torch-fp32 is the reference).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Encoder processes on docsearch's side (index --workers).")] = 1,
     quality_queries: Annotated[int, typer.Option(help="SciFact test queries for the backend nDCG@10.")] = 100,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
@@ -79,7 +79,8 @@ def _print(console: object, result: dict) -> None:  # type: ignore[type-arg]
     if "throughput" in result:
         t = result["throughput"]
         pool = f", {result['workers']} workers" if result.get("workers", 1) > 1 else ""
-        table = Table(title=f"encode vs index ({t['documents']} documents, {t['chunks']} chunks, {t['device']}{pool})")
+        ran = f"backend {t['backend']}, " if t.get("backend") else ""
+        table = Table(title=f"encode vs index ({t['documents']} documents, {t['chunks']} chunks, {ran}{t['device']}{pool})")
         for col in ("raw encode chunks/s", "docsearch index chunks/s", "ratio", "raw docs/s", "index docs/s"):
             table.add_column(col, justify="right")
         table.add_row(f"{t['raw_chunks_per_s']:.1f}", f"{t['index_chunks_per_s']:.1f}", f"{t['ratio']:.3f}",

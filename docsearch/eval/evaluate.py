@@ -81,7 +81,7 @@ def eval_index_name(settings: Settings, data: BeirData, model: str) -> str:
     model_dir = ModelDir.resolve(model)
     longest = model_dir.max_seq_length
     tokens = min(settings.chunk_tokens or longest, longest)
-    suffix = "" if settings.backend == "torch" else f"-{settings.backend}"
+    suffix = "" if settings.backend in ("auto", "torch") else f"-{settings.backend}"  # the default index
     return f"eval-{data.name}-{model_dir.fingerprint}-{tokens}x{settings.overlap}{suffix}"
 
 
