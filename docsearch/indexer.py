@@ -22,8 +22,8 @@ from typing import Any
 
 from . import auto
 from .encoders import AGREEMENT, Encoder, agreement, calibrate, load_encoder
-from .encoders.choice import for_writer
 from .encoders.base import TOKENS_PER_BATCH
+from .encoders.choice import for_writer
 from .encoders.sparse import document_vectors, sparse_id
 from .errors import IngestError, Interrupted, ModelMismatchError
 from .index import Index

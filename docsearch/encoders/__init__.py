@@ -63,6 +63,10 @@ def load_encoder(model: ModelDir | str, device: str | None = None, batch_size: i
         return SentenceTransformerEncoder(model, device=device, batch_size=batch_size, precision=precision)
     if device and device != "cpu":
         raise ConfigError(f"the {backend} backend runs on the CPU; use --backend torch for {device}")
+    if backend == "openvino-int8":
+        from .int8 import Int8Encoder
+
+        return Int8Encoder(model)
     from .exported import ExportedEncoder
 
     return ExportedEncoder(model, backend)

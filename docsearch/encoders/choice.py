@@ -33,7 +33,8 @@ def resolve_backend(model: ModelDir, device: str | None = None) -> str:
     from .exported import cache_dir
 
     try:
-        verdict = cache_dir(model.path, model.fingerprint) / f"auto-{model.fingerprint}-{'bf16' if cpu_has_bf16() else 'f32'}.json"
+        precision = "bf16" if cpu_has_bf16() else "f32"
+        verdict = cache_dir(model.path, model.fingerprint) / f"auto-{model.fingerprint}-{precision}.json"
     except OSError:
         return "torch"
     try:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
 from ..model import ModelDir
-from .base import PROBE_TEXTS, EncoderBase, cpu_has_bf16, quiet_transformers, token_batches
+from .base import EncoderBase, cpu_has_bf16, quiet_transformers, token_batches
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,42 +109,18 @@ class ExportedEncoder(EncoderBase):
         self._tok.enable_truncation(self.max_tokens)
         self._tok.no_padding()
         self._model = model
-        self.int8: Any = None  # openvino-int8: the quantized model in use (int8.Int8Model)
         if backend == "openvino-int8":
-            from . import int8
-
-            export_onnx(model)  # an unexportable model fails here, not at the first batch
-            self.int8 = int8.cached(model)
-            self._run = _openvino(self.int8.xml) if self.int8 else None
-            self.dim = model.dim
-            return
+            return  # int8.Int8Encoder loads its quantized model itself
         path = export_onnx(model, int8=backend == "onnx-int8")
         self._run = _openvino(path) if backend == "openvino" else _onnxruntime(path, threads)
         self.dim = int(self.encode_documents(["dimension probe"]).shape[1])
-
-    def calibrate(self, texts: Sequence[str]) -> None:
-        """openvino-int8 only: quantize on these texts (the user's chunks) unless a quantized model
-        for these weights exists already; the indexer offers its first batch. Others ignore it."""
-        from . import int8
-
-        if self.backend != "openvino-int8" or (self.int8 is not None and self.int8.texts > 0):
-            return
-        keep = len(texts) >= int8.MIN_CALIBRATION
-        if self.int8 is not None and not keep:
-            return  # a provisional model serves small calls until a real batch comes
-        found = int8.cached(self._model)  # another process (a pool's parent) may have made it
-        self.int8 = found or int8.quantize(self._model, list(texts) if keep else [*texts, *PROBE_TEXTS], keep)
-        if not keep and not found:
-            self.int8 = replace(self.int8, texts=0)  # provisional: the next real batch quantizes for good
-        self._run = _openvino(self.int8.xml)
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
-        if self.backend == "openvino-int8":
-            self.calibrate(texts)  # no-op once calibrated on real chunks
+        self._prepare(texts)
         encodings = self._tok.encode_batch(list(texts))
         out: np.ndarray | None = None
         for index, ids, mask in token_batches([e.ids for e in encodings]):
@@ -155,6 +130,9 @@ class ExportedEncoder(EncoderBase):
             out[index] = vecs
         assert out is not None
         return out
+
+    def _prepare(self, texts: Sequence[str]) -> None:
+        """A hook for a subclass that must see texts before its first forward pass (int8)."""
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts)

@@ -20,11 +20,13 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ModelError
 from ..model import ModelDir
+from .base import PROBE_TEXTS
+from .exported import ExportedEncoder, _openvino, cache_dir, export_onnx
 
 CALIBRATION_SIZE = 300  # what optimum-intel's OVQuantizationConfig samples by default
 HELD_OUT = 64  # calibration chunks kept out of quantization to check the result on
@@ -48,8 +50,6 @@ class Int8Model:
 
 def cached(model: ModelDir) -> Int8Model | None:
     """The first int8 model made for these weights that passed its check, if any."""
-    from .exported import cache_dir
-
     fingerprint = model.fingerprint
     found = sorted(cache_dir(model.path, fingerprint).glob(f"model-{fingerprint}-ov-int8-*.json"),
                    key=lambda p: p.stat().st_mtime_ns)
@@ -77,9 +77,6 @@ def calibration_sample(texts: Sequence[str], size: int = CALIBRATION_SIZE + HELD
 def quantize(model: ModelDir, texts: Sequence[str], keep: bool = True) -> Int8Model:
     """Quantize the model's export on ``texts`` (a sample of them) and check it against fp32.
     ``keep``: cache it for later runs; otherwise it lives in a temporary folder for this process."""
-    from .base import PROBE_TEXTS
-    from .exported import cache_dir, export_onnx
-
     import importlib.util
 
     if importlib.util.find_spec("nncf") is None or importlib.util.find_spec("openvino") is None:
@@ -111,6 +108,36 @@ def quantize(model: ModelDir, texts: Sequence[str], keep: bool = True) -> Int8Mo
         raise ModelError(f"openvino-int8 vectors of {model.name!r} agree with fp32 only to min cosine "
                          f"{result.cosine_min:.4f} (< {INT8_FLOOR}) on probe texts: use --backend openvino")
     return result
+
+
+class Int8Encoder(ExportedEncoder):
+    """The export, quantized: the first int8 model cached for these weights, or one made from the
+    first texts it is offered (``calibrate``, which the indexer calls with its first batch)."""
+
+    def __init__(self, model: ModelDir) -> None:
+        super().__init__(model, "openvino-int8")
+        export_onnx(model)  # an unexportable model fails here, not at the first batch
+        self.int8 = cached(model)
+        self._run = _openvino(self.int8.xml) if self.int8 else None
+        self.dim = model.dim
+
+    def calibrate(self, texts: Sequence[str]) -> None:
+        """Quantize on these texts, unless a quantized model for these weights exists already. Fewer
+        than MIN_CALIBRATION texts (a probe check, a query) make a provisional model, not cached, that
+        serves until a real batch comes."""
+        if self.int8 is not None and self.int8.texts > 0:
+            return
+        keep = len(texts) >= MIN_CALIBRATION
+        if self.int8 is not None and not keep:
+            return
+        found = cached(self._model)  # another process (a pool's parent) may have made it
+        if found is None and not keep:
+            found = replace(quantize(self._model, [*texts, *PROBE_TEXTS], keep=False), texts=0)
+        self.int8 = found or quantize(self._model, list(texts))
+        self._run = _openvino(self.int8.xml)
+
+    def _prepare(self, texts: Sequence[str]) -> None:
+        self.calibrate(texts)
 
 
 def _child(job: dict[str, object]) -> None:

@@ -115,9 +115,11 @@ class PooledEncoder(EncoderBase):
 
     def calibrate(self, texts: Sequence[str]) -> None:
         """openvino-int8: quantize once here, so every worker loads the same cached model."""
+        if self.backend != "openvino-int8":
+            return
         from . import int8
 
-        if self.backend == "openvino-int8" and len(texts) >= int8.MIN_CALIBRATION and int8.cached(self._model) is None:
+        if len(texts) >= int8.MIN_CALIBRATION and int8.cached(self._model) is None:
             int8.quantize(self._model, list(texts))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..encoders import Encoder, load_encoder, load_query_encoder
+from ..encoders import Encoder, calibrate, load_encoder, load_query_encoder
 from ..encoders.base import quiet_transformers
 from ..indexer import index_paths
 from ..ingest import chunker_for, read_documents, walk
