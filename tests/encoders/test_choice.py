@@ -7,25 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import fake_model
 
 from docsearch.encoders import choice, load_encoder, resolve_backend
 from docsearch.errors import ConfigError, ModelError
 from docsearch.model import ModelDir
-
-
-def fake_model(root: Path, router: bool = False, pooling: str = "mean") -> ModelDir:
-    """A sentence-transformers folder as ModelDir reads it, with no real weights."""
-    root.mkdir(parents=True)
-    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
-    if router:
-        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Router"}]
-    (root / "modules.json").write_text(json.dumps(modules))
-    (root / "1_Pooling").mkdir()
-    (root / "1_Pooling" / "config.json").write_text(json.dumps({f"pooling_mode_{pooling}_tokens": True,
-                                                                "word_embedding_dimension": 8}))
-    (root / "model.safetensors").write_bytes(root.name.encode())
-    return ModelDir.resolve(root)
 
 
 def no_measuring(_model: ModelDir) -> tuple[str, float | None, str]:
