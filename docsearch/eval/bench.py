@@ -123,7 +123,8 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
     home = workdir / "home"
     t0 = time.perf_counter()
     report = index_paths(Settings(home=home, index="bench", model=settings.model, batch_size=settings.batch_size,
-                                  overlap=settings.overlap, index_batch=settings.index_batch), [corpus], encoder=encoder)
+                                  overlap=settings.overlap, index_batch=settings.index_batch, backend=encoder.backend),
+                         [corpus], encoder=encoder)
     indexed = time.perf_counter() - t0
     after = raw()
     raw_s = (before + after) / 2
@@ -133,6 +134,16 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
         ratio=(report.chunks / indexed) / (len(texts) / raw_s),
         raw_docs_per_s=len(docs) / raw_s, index_docs_per_s=len(docs) / indexed, backend=encoder.backend,
     )
+
+
+def stage_shares(encoder: Encoder, settings: Settings, workdir: Path) -> Any:
+    """The throughput run's corpus indexed once more, profiled (eval/stages.py)."""
+    from .stages import profile_run
+
+    home = workdir / "stages-home"
+    run = Settings(home=home, index="stages", model=settings.model, batch_size=settings.batch_size,
+                   overlap=settings.overlap, index_batch=settings.index_batch, backend=encoder.backend)
+    return profile_run(lambda: index_paths(run, [workdir / "corpus.jsonl"], encoder=encoder))
 
 
 def reference_model(name: str, device: str) -> Any:
@@ -361,6 +372,7 @@ class BenchPlan:
     backends: tuple[str, ...] = ()
     workers: int = 1
     quality_queries: int = 100
+    stages: bool = False  # one more, profiled, index run: each stage's share of the time
 
 
 def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
@@ -374,6 +386,9 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -
             if plan.docs > 0:
                 say(f"throughput: {plan.docs} documents from {plan.corpus}…")
                 result["throughput"] = asdict(throughput(encoder, load_corpus(plan.corpus, plan.docs), settings, work))
+                if plan.stages:
+                    say("where the time goes: one profiled index run…")
+                    result["stages"] = asdict(stage_shares(encoder, settings, work))
             if plan.backends:
                 say(f"backends: {', '.join(plan.backends)}…")
                 sample = load_corpus(plan.corpus, plan.docs)
