@@ -83,7 +83,8 @@ def quantize(model: ModelDir, texts: Sequence[str], keep: bool = True) -> Int8Mo
         raise ModelError("the openvino-int8 backend needs nncf and openvino: pip install nncf (or 'docsearch[int8]')")
     sample = calibration_sample(texts)
     held = sample[CALIBRATION_SIZE:] if len(sample) > CALIBRATION_SIZE else sample[::8]
-    calibrate = [t for t in sample if t not in set(held)] or list(PROBE_TEXTS)
+    kept_out = set(held)
+    calibrate = [t for t in sample if t not in kept_out] or list(PROBE_TEXTS)
     digest = hashlib.sha256("\0".join(calibrate).encode()).hexdigest()[:12]
     source = export_onnx(model)
     folder = cache_dir(model.path, model.fingerprint) if keep else Path(tempfile.mkdtemp(prefix="docsearch-int8-"))
