@@ -357,7 +357,7 @@ def run_file_paths(base: str | os.PathLike[str], rows: Sequence[EvalRow]) -> lis
 
 
 def run_tag(row: EvalRow) -> str:
-    backend = "" if row.backend == "torch" else f"-{row.backend}"
+    backend = "" if row.backend in ("auto", "torch") else f"-{row.backend}"  # the default, as before auto
     return f"docsearch-{slug(row.model_label)}{backend}-{row.mode}"
 
 
