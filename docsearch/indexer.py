@@ -21,8 +21,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import auto
-from .encoders import AGREEMENT, Encoder, agreement, load_encoder
+from .encoders import AGREEMENT, Encoder, agreement, calibrate, load_encoder
 from .encoders.base import TOKENS_PER_BATCH
+from .encoders.choice import for_writer
 from .encoders.sparse import document_vectors, sparse_id
 from .errors import IngestError, Interrupted, ModelMismatchError
 from .index import Index
@@ -181,6 +182,7 @@ def _index(run: _Run, paths: Sequence[str | os.PathLike[str]], fields: RecordFie
     run.tick()
     resparsed = _refresh_sparse(run) if not index.has_sparse and known else 0
     if todo:
+        _settle_backend(run)
         _admit_backend(run)
         _embed_sources(run, todo, known, fields)
     run.check()
@@ -249,6 +251,7 @@ def reembed(
         _remove(index, gone, known)
         run.files_total = len(sources)
         if sources:
+            _settle_backend(run)
             _admit_backend(run)
             _embed_sources(run, sources, known, fields)
             index.store.finish()
@@ -281,6 +284,18 @@ def _refresh_sparse(run: _Run) -> int:
         store.set_sparse(list(zip([pid for pid, _ in page], document_vectors(texts, langs), strict=True)))
         done += len(page)
     return done
+
+
+def _settle_backend(run: _Run) -> None:
+    """``auto`` becomes the backend it stands for here, before anything is embedded, so index.json
+    records (and the agreement rule compares) the backend that really ran."""
+    index = run.index
+    if index.settings.backend != "auto":
+        return
+    backend = for_writer("auto", index.model, index.settings.device, run._encoder)
+    index.settings = index.settings.with_flags(backend=backend)
+    if index.meta.embedder == "auto":  # created by this run: nothing embedded yet
+        index.update(embedder=backend, embedders=(backend,))
 
 
 def _admit_backend(run: _Run) -> None:
@@ -399,6 +414,8 @@ def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
     run.check()
     encoder = run.encoder()
     t0 = time.perf_counter()
+    if not run.chunks:
+        calibrate(encoder, [c.text for c in chunks])  # openvino-int8 quantizes on the run's first batch
     use_ids = encoder.accepts_token_ids and all(c.tokens for c in chunks)
     budget = max(TOKENS_PER_BATCH, run.settings.batch_size * 256) * max(1, run.settings.workers)
     out: Any = None

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, auto
-from .encoders import Encoder, load_encoder
+from .encoders import Encoder, load_encoder, resolve_backend
 from .encoders.base import PROBE_TEXTS
 from .errors import ConfigError, ModelError
 from .index import Index
@@ -237,7 +237,9 @@ class _Run:
 
     @property
     def backend(self) -> str:
-        return self.settings.backend if self._owns_encoder else self.encoder.backend
+        if not self._owns_encoder:
+            return self.encoder.backend
+        return resolve_backend(self.model, self.settings.device, self.settings.backend)  # auto: what it stands for
 
     def build(self, lineage: tuple[Lineage, ...]) -> IndexMeta:
         self.target.mkdir(parents=True, exist_ok=True)

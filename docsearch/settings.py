@@ -23,7 +23,7 @@ class Settings:
     overlap: int = 32
     batch_size: int = 64
     device: str | None = None  # None: cuda when present, else cpu
-    backend: str = "torch"  # torch | torch-fp32 | onnx | onnx-int8 | openvino
+    backend: str = "auto"  # auto (fastest exact) | torch | torch-fp32 | onnx | onnx-int8 | openvino | openvino-int8
     k: int = 10
     index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
     workers: int = 1  # encoder processes while indexing (many-core machines, several GPUs)

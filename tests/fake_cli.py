@@ -19,6 +19,7 @@ from docsearch.cli import main
 _delay = float(os.environ.get("FAKE_ENCODE_DELAY", "0"))
 docsearch.indexer.load_encoder = lambda *a, **k: SlowEncoder(delay=_delay)  # type: ignore[assignment]
 docsearch.watch.load_encoder = docsearch.indexer.load_encoder  # type: ignore[assignment]
+docsearch.indexer.for_writer = lambda *a, **k: "torch"  # type: ignore[assignment]  # auto: no model to measure
 docsearch.searcher.load_query_encoder = lambda *a, **k: FakeEncoder()  # type: ignore[assignment]
 
 if __name__ == "__main__":

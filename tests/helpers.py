@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from docsearch.model import ModelDir
 
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
@@ -82,3 +86,22 @@ def write_mixed(root: Path) -> Path:
     write_files(root, MIXED)
     (root / "manual.pdf").write_bytes(encrypted_pdf("Rotate the ssh host keys every year."))
     return root
+
+
+def fake_model(root: Path, router: bool = False, pooling: str = "mean") -> ModelDir:
+    """A sentence-transformers folder as ModelDir reads it, with no real weights (backend choice tests)."""
+    import json
+
+    from docsearch.model import ModelDir
+
+    root.mkdir(parents=True)
+    modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+               {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    if router:
+        modules = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Router"}]
+    (root / "modules.json").write_text(json.dumps(modules))
+    (root / "1_Pooling").mkdir()
+    (root / "1_Pooling" / "config.json").write_text(json.dumps({f"pooling_mode_{pooling}_tokens": True,
+                                                                "word_embedding_dimension": 8}))
+    (root / "model.safetensors").write_bytes(root.name.encode())
+    return ModelDir.resolve(root)

@@ -40,7 +40,8 @@ IndexOpt = Annotated[Optional[str], typer.Option("--index", "-i", help="Index na
 ModelOpt = Annotated[Optional[str], typer.Option("--model", "-m", help="Model name or local sentence-transformers directory.")]
 UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (default: embedded).")]
 BackendOpt = Annotated[Optional[str], typer.Option(
-    "--backend", help="Encoder: torch (bf16 where supported), torch-fp32, onnx, onnx-int8, openvino.")]
+    "--backend", help="Encoder: auto (default: the fastest with torch fp32's vectors here), torch (bf16 where supported), "
+    "torch-fp32, onnx, onnx-int8, openvino, openvino-int8 (static int8 calibrated on your chunks).")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda when present).")]
 HomeOpt = Annotated[Optional[Path], typer.Option("--home", help="Index home (default: ./indexes or $DOCSEARCH_HOME).")]
 ExcludeOpt = Annotated[Optional[list[str]], typer.Option(

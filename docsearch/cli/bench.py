@@ -37,11 +37,12 @@ def bench(
     device: Annotated[Optional[str], typer.Option(help="cpu or cuda (default: cuda when present).")] = None,
     batch_size: Annotated[int, typer.Option(help="Encode batch size.")] = 64,
     index_batch: Annotated[int, typer.Option(help="Chunks per encode call while indexing.")] = 512,
-    backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side.")] = "torch",
+    backend: Annotated[str, typer.Option(help="Encoder backend for docsearch's side (auto: the fastest exact).")] = "auto",
     backends: Annotated[Optional[str], typer.Option(
-        help="Compare encoder backends, e.g. torch,onnx,onnx-int8,openvino (torch-fp32 is the reference).")] = None,
+        help="Compare encoder backends, e.g. torch,openvino,openvino-int8 (torch-fp32 is the reference).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Encoder processes on docsearch's side (index --workers).")] = 1,
     quality_queries: Annotated[int, typer.Option(help="SciFact test queries for the backend nDCG@10.")] = 100,
+    stages: Annotated[bool, typer.Option(help="One more (profiled) index run: each stage's share of the time.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Measure encode vs end-to-end index throughput, and the store at several sizes."""
@@ -51,7 +52,7 @@ def bench(
         corpus=source, model=model or DEFAULT_MODEL, docs=docs, sizes=tuple(_sizes(sizes)), queries=tuple(_queries(queries)),
         rerun_files=rerun_files, device=device, batch_size=batch_size, index_batch=index_batch, backend=backend,
         backends=tuple(x.strip() for x in (backends or "").split(",") if x.strip()), workers=workers,
-        quality_queries=quality_queries,
+        quality_queries=quality_queries, stages=stages,
     )
     result = run_bench(plan, say=lambda msg: console.print(f"[dim]{msg}[/]"))
     if json_out:
@@ -79,11 +80,22 @@ def _print(console: object, result: dict) -> None:  # type: ignore[type-arg]
     if "throughput" in result:
         t = result["throughput"]
         pool = f", {result['workers']} workers" if result.get("workers", 1) > 1 else ""
-        table = Table(title=f"encode vs index ({t['documents']} documents, {t['chunks']} chunks, {t['device']}{pool})")
+        ran = f"backend {t['backend']}, " if t.get("backend") else ""
+        table = Table(title=f"encode vs index ({t['documents']} documents, {t['chunks']} chunks, {ran}{t['device']}{pool})")
         for col in ("raw encode chunks/s", "docsearch index chunks/s", "ratio", "raw docs/s", "index docs/s"):
             table.add_column(col, justify="right")
         table.add_row(f"{t['raw_chunks_per_s']:.1f}", f"{t['index_chunks_per_s']:.1f}", f"{t['ratio']:.3f}",
                       f"{t['raw_docs_per_s']:.1f}", f"{t['index_docs_per_s']:.1f}")
+        console.print(table)  # type: ignore[attr-defined]
+    if result.get("stages"):
+        st = result["stages"]
+        table = Table(title=f"where an index run's time goes ({st['chunks']} chunks, {st['seconds']:.1f} s, profiled run)")
+        for col in ("stage", "share of the wall time"):
+            table.add_column(col, justify="right" if col != "stage" else "left")
+        for name, share in st["shares"]:
+            table.add_row(name, f"{share:.1%}")
+        table.add_row("other (walk, payloads, bookkeeping)", f"{max(0.0, 1 - sum(x for _, x in st['shares'])):.1%}")
+        table.add_row(f"encoder, on its own thread ({result.get('backend', '')})", f"{st['encode']:.1%}")
         console.print(table)  # type: ignore[attr-defined]
     if result.get("backends"):
         rows = result["backends"]

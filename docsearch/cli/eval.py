@@ -55,7 +55,7 @@ def eval_command(
     overlap: Annotated[Optional[int], typer.Option(help="Tokens shared by consecutive windows, for a new index.")] = None,
     qdrant_url: Annotated[Optional[str], typer.Option(help="Qdrant server URL (default: embedded).")] = None,
     backend: Annotated[Optional[list[str]], typer.Option(
-        help="Encoder backend (torch, torch-fp32, onnx, onnx-int8, openvino); repeat to compare their vectors.")] = None,
+        help="Encoder backend (auto, torch, torch-fp32, onnx, onnx-int8, openvino, openvino-int8); repeat to compare.")] = None,
 ) -> None:
     """Measure nDCG@10, MRR@10, Recall@100, MAP@100 and latency on a BEIR dataset; indexes its corpus once per model."""
     settings = load_settings().with_flags(home=home, qdrant_url=qdrant_url, chunk_tokens=chunk_tokens, overlap=overlap)

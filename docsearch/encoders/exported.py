@@ -2,7 +2,8 @@
 
 The export (the transformer with mean pooling and normalisation folded into the graph) needs no
 network and is cached next to the model, or in ``~/.cache/docsearch`` when the model folder is
-read-only, keyed by the weights' fingerprint; a second run reuses it. Only Siamese models made of
+read-only, keyed by the weights' fingerprint; a second run reuses it. ``openvino-int8`` quantizes
+that export on the user's own chunks (encoders/int8.py). Only Siamese models made of
 Transformer + mean Pooling (+ Normalize) are exported; others stay on the torch backend.
 """
 
@@ -107,6 +108,9 @@ class ExportedEncoder(EncoderBase):
         self._tok = Tokenizer.from_file(str(model.tokenizer_file))
         self._tok.enable_truncation(self.max_tokens)
         self._tok.no_padding()
+        self._model = model
+        if backend == "openvino-int8":
+            return  # int8.Int8Encoder loads its quantized model itself
         path = export_onnx(model, int8=backend == "onnx-int8")
         self._run = _openvino(path) if backend == "openvino" else _onnxruntime(path, threads)
         self.dim = int(self.encode_documents(["dimension probe"]).shape[1])
@@ -116,6 +120,7 @@ class ExportedEncoder(EncoderBase):
 
         if not texts:
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
+        self._prepare(texts)
         encodings = self._tok.encode_batch(list(texts))
         out: np.ndarray | None = None
         for index, ids, mask in token_batches([e.ids for e in encodings]):
@@ -125,6 +130,9 @@ class ExportedEncoder(EncoderBase):
             out[index] = vecs
         assert out is not None
         return out
+
+    def _prepare(self, texts: Sequence[str]) -> None:
+        """A hook for a subclass that must see texts before its first forward pass (int8)."""
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts)

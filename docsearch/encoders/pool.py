@@ -82,7 +82,7 @@ class PooledEncoder(EncoderBase):
             raise ConfigError(f"a pool needs at least 2 workers, got {workers}")
         self.model_id, self.fingerprint = model.id, model.fingerprint
         self.variant, self.max_tokens = model.variant, model.max_seq_length
-        self.workers, self.backend = workers, backend
+        self.workers, self.backend, self._model = workers, backend, model
         ctx = mp.get_context("spawn")
         devices = ctx.Queue()
         for d in worker_devices(workers, device):
@@ -112,6 +112,15 @@ class PooledEncoder(EncoderBase):
         for shard, future in futures:
             out[shard] = future.result()
         return out
+
+    def calibrate(self, texts: Sequence[str]) -> None:
+        """openvino-int8: quantize once here, so every worker loads the same cached model."""
+        if self.backend != "openvino-int8":
+            return
+        from . import int8
+
+        if len(texts) >= int8.MIN_CALIBRATION and int8.cached(self._model) is None:
+            int8.quantize(self._model, list(texts))
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._spread("queries", texts)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..encoders import Encoder, load_encoder, load_query_encoder
+from ..encoders import Encoder, calibrate, load_encoder, load_query_encoder
 from ..encoders.base import quiet_transformers
 from ..indexer import index_paths
 from ..ingest import chunker_for, read_documents, walk
@@ -48,6 +48,7 @@ class Throughput:
     ratio: float
     raw_docs_per_s: float
     index_docs_per_s: float
+    backend: str = ""  # the encoder backend that ran docsearch's side
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,16 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
         return time.perf_counter() - t0
 
     # Warm-up: first calls pay for allocation and kernel selection; a short batch of each suffices.
+    # openvino-int8 quantizes (once per model) on these chunks before the clock starts.
+    calibrate(encoder, texts)
     model.encode(texts[:64], batch_size=settings.batch_size)
     encoder.encode_documents(texts[:64])
     before = raw()
     home = workdir / "home"
     t0 = time.perf_counter()
     report = index_paths(Settings(home=home, index="bench", model=settings.model, batch_size=settings.batch_size,
-                                  overlap=settings.overlap, index_batch=settings.index_batch), [corpus], encoder=encoder)
+                                  overlap=settings.overlap, index_batch=settings.index_batch, backend=encoder.backend),
+                         [corpus], encoder=encoder)
     indexed = time.perf_counter() - t0
     after = raw()
     raw_s = (before + after) / 2
@@ -128,8 +132,18 @@ def throughput(encoder: Encoder, docs: list[Document], settings: Settings, workd
         device=encoder.device, documents=len(docs), chunks=report.chunks,
         raw_chunks_per_s=len(texts) / raw_s, index_chunks_per_s=report.chunks / indexed,
         ratio=(report.chunks / indexed) / (len(texts) / raw_s),
-        raw_docs_per_s=len(docs) / raw_s, index_docs_per_s=len(docs) / indexed,
+        raw_docs_per_s=len(docs) / raw_s, index_docs_per_s=len(docs) / indexed, backend=encoder.backend,
     )
+
+
+def stage_shares(encoder: Encoder, settings: Settings, workdir: Path) -> Any:
+    """The throughput run's corpus indexed once more, profiled (eval/stages.py)."""
+    from .stages import profile_run
+
+    home = workdir / "stages-home"
+    run = Settings(home=home, index="stages", model=settings.model, batch_size=settings.batch_size,
+                   overlap=settings.overlap, index_batch=settings.index_batch, backend=encoder.backend)
+    return profile_run(lambda: index_paths(run, [workdir / "corpus.jsonl"], encoder=encoder))
 
 
 def reference_model(name: str, device: str) -> Any:
@@ -304,6 +318,7 @@ def backends(names: Sequence[str], model: str, dataset: Path | None, docs: list[
     rows = []
     for name in ["torch-fp32", *[n for n in names if n != "torch-fp32"]]:
         encoder = load_encoder(model, device, batch_size, name)
+        calibrate(encoder, texts)  # openvino-int8: quantized on these chunks (once per model), not timed
         encoder.encode_documents(texts[:16])  # warm-up
         t0 = time.perf_counter()
         vectors = encoder.encode_documents(texts)
@@ -353,10 +368,11 @@ class BenchPlan:
     device: str | None = None
     batch_size: int = 64
     index_batch: int = 512
-    backend: str = "torch"
+    backend: str = "auto"
     backends: tuple[str, ...] = ()
     workers: int = 1
     quality_queries: int = 100
+    stages: bool = False  # one more, profiled, index run: each stage's share of the time
 
 
 def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
@@ -364,12 +380,15 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -
     settings = Settings(model=plan.model, batch_size=plan.batch_size, index_batch=plan.index_batch, backend=plan.backend)
     with load_encoder(plan.model, plan.device, plan.batch_size, plan.backend, workers=plan.workers) as encoder:
         result: dict[str, Any] = {"machine": asdict(machine()), "corpus": plan.corpus, "model": encoder.model_id,
-                                  "workers": plan.workers}
+                                  "workers": plan.workers, "backend": encoder.backend}
         with tempdir() as tmp:
             work = Path(tmp)
             if plan.docs > 0:
                 say(f"throughput: {plan.docs} documents from {plan.corpus}…")
                 result["throughput"] = asdict(throughput(encoder, load_corpus(plan.corpus, plan.docs), settings, work))
+                if plan.stages:
+                    say("where the time goes: one profiled index run…")
+                    result["stages"] = asdict(stage_shares(encoder, settings, work))
             if plan.backends:
                 say(f"backends: {', '.join(plan.backends)}…")
                 sample = load_corpus(plan.corpus, plan.docs)

@@ -81,7 +81,7 @@ def eval_index_name(settings: Settings, data: BeirData, model: str) -> str:
     model_dir = ModelDir.resolve(model)
     longest = model_dir.max_seq_length
     tokens = min(settings.chunk_tokens or longest, longest)
-    suffix = "" if settings.backend == "torch" else f"-{settings.backend}"
+    suffix = "" if settings.backend in ("auto", "torch") else f"-{settings.backend}"  # the default index
     return f"eval-{data.name}-{model_dir.fingerprint}-{tokens}x{settings.overlap}{suffix}"
 
 
@@ -357,7 +357,7 @@ def run_file_paths(base: str | os.PathLike[str], rows: Sequence[EvalRow]) -> lis
 
 
 def run_tag(row: EvalRow) -> str:
-    backend = "" if row.backend == "torch" else f"-{row.backend}"
+    backend = "" if row.backend in ("auto", "torch") else f"-{row.backend}"  # the default, as before auto
     return f"docsearch-{slug(row.model_label)}{backend}-{row.mode}"
 
 

@@ -84,7 +84,7 @@ def eval_command(corpus: Path, modes: list[str], args: argparse.Namespace) -> li
     for mode in modes:
         cmd += ["--mode", mode]
     cmd += ["--split", "test", "--json", "--latency-queries", str(args.latency_queries)]
-    for flag, value in (("--home", args.home), ("--model", args.model)):
+    for flag, value in (("--home", args.home), ("--model", args.model), ("--backend", args.backend)):
         if value:
             cmd += [flag, str(value)]
     return cmd
@@ -251,6 +251,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--modes", help="comma-separated modes (default: every mode this checkout's docsearch eval accepts)")
     parser.add_argument("--home", type=Path, help="index home kept between runs (default: ./indexes or $DOCSEARCH_HOME)")
     parser.add_argument("--model", help="model name or directory (default: the base model)")
+    parser.add_argument("--backend", help="encoder backend, e.g. torch-fp32 or openvino-int8 (default: docsearch's own)")
     parser.add_argument("--latency-queries", type=int, default=100, help="queries timed one by one per mode (0: skip)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="raw JSON (default: %(default)s)")
     return parser.parse_args()

@@ -18,7 +18,7 @@ def test_bench_small_run_prints_every_column() -> None:
     assert table.returncode == 0, table.stderr
     for column in ("raw encode chunks/s", "docsearch index chunks/s", "ratio", "reopen s", "p50 ms", "p95 ms",
                    "p99 ms", "recall@10", "RSS MiB", "disk MiB", "unchanged rerun", "torch threads", "× torch-fp32",
-                   "cos min", "nDCG@10"):
+                   "cos min", "nDCG@10", "where an index run's time goes", "chunking", "BM25", "upsert"):
         assert column in table.stdout, column
     done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env, timeout=300)
     data = json.loads(done.stdout)
@@ -28,6 +28,10 @@ def test_bench_small_run_prints_every_column() -> None:
     assert data["rerun"]["files"] == 20
     assert [r["backend"] for r in data["backends"]] == ["torch-fp32", "torch"]
     assert all(r["cosine_min"] > 0.99 for r in data["backends"])
+    # The backend that ran is named (auto resolved to a concrete one), and the stage shares fit the run.
+    assert data["backend"] == data["throughput"]["backend"] in ("torch", "openvino")
+    shares = dict(data["stages"]["shares"])
+    assert shares["chunking"] > 0 and sum(shares.values()) <= 1.0 + 1e-6
 
 
 def test_bench_with_a_worker_pool_reports_its_throughput() -> None:
