@@ -72,7 +72,8 @@ def test_search_and_info_answer_during_an_index_run_and_see_its_data_once_commit
     home = tmp_path / "home"
     first = ds("index", str(corpus(tmp_path / "a", 10, "alpha")), "--index", "t", home=home)
     assert first.returncode == 0, first.stderr
-    writer = start("index", str(corpus(tmp_path / "b", 40, "zebra")), "--index", "t", "--quiet", home=home,
+    # 120 files in batches of 4, 0.4 s each: the writer runs about 12 s, room for two CLI starts on a loaded machine.
+    writer = start("index", str(corpus(tmp_path / "b", 120, "zebra")), "--index", "t", "--quiet", home=home,
                    delay=0.4, DOCSEARCH_INDEX_BATCH="4")
     try:
         wait_for(lambda: done_sources(home) > 10)
@@ -87,14 +88,14 @@ def test_search_and_info_answer_during_an_index_run_and_see_its_data_once_commit
     finally:
         code, _, err = finish(writer)
     assert code == 0, err
-    after = ds("search", "zebra", "--index", "t", "--json", "--no-collapse", "-k", "40", home=home)
+    after = ds("search", "zebra", "--index", "t", "--json", "--no-collapse", "-k", "120", home=home)
     assert after.returncode == 0, after.stderr
-    assert {r["path"] for r in json.loads(after.stdout)["results"]} == {f"zebra/{i:03}.md" for i in range(40)}
+    assert {r["path"] for r in json.loads(after.stdout)["results"]} == {f"zebra/{i:03}.md" for i in range(120)}
 
 
 def test_a_second_writer_is_refused_in_one_line_or_waits(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    docs = corpus(tmp_path / "docs", 24, "kiwi")
+    docs = corpus(tmp_path / "docs", 120, "kiwi")  # about 9 s of writing: both later writers meet it mid-run
     writer = start("index", str(docs), "--index", "t", "--quiet", home=home, delay=0.3, DOCSEARCH_INDEX_BATCH="4")
     try:
         wait_for(lambda: (home / "t" / "writer.lock").exists() and done_sources(home) > 0)
