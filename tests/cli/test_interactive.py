@@ -358,7 +358,9 @@ def results(screen: str) -> list[tuple[int, str]]:
 
 def headers(screen: str) -> list[tuple[int, str, str]]:
     """(rank, path, document id) of each result header; the id is shown only when it is not the path."""
-    pattern = r"^ *(\d+) -?[\d.]+ .*?  (\S+\.\w+)(?::\d+)?(?:  id (.*))?$"
+    # rank, score, title, then the path (":line" for text, ", page 4" and the like for a place), the
+    # id when it is not the path, and "+N near-duplicates (:dupes R)" when copies fold under it.
+    pattern = r"^ *(\d+) -?[\d.]+ .*?  (\S+\.\w+)(?::\d+)?(?:, .*?)?(?:  id (.*?))?(?:  \+\d+ near-duplicates? \(:dupes \d+\))?$"
     return [(int(m[1]), m[2], m[3] or m[2]) for m in re.finditer(pattern, screen, re.M)]
 
 
