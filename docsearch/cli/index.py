@@ -95,9 +95,9 @@ def index(
             print_plan(out, plan, verbose)
         return
     stop = threading.Event()
-    with _ctrl_c_stops(stop):
+    with ctrl_c_stops(stop):
         if quiet:
-            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=_waiting(s), rules=rules)
+            report = index_paths(s, [str(p) for p in paths], fields, rebuild, stop=stop, on_wait=waiting_note(s), rules=rules)
         else:
             report = _index_with_progress(s, paths, fields, rebuild, stop, rules)  # progress goes to stderr
     if json_out:
@@ -133,7 +133,7 @@ def _switch(s: Settings, paths: list[Path] | None, reembed: bool, rollback: bool
 
 
 @contextmanager
-def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+def ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
     """For the duration of a run: the first Ctrl-C asks it to stop at its next safe point (within
     a forward pass of the encoder), and says so; later ones only say it is still stopping, since
     killing the process while it closes the shard is what must not happen. The previous handler
@@ -161,7 +161,7 @@ def _ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
             signal.signal(signal.SIGINT, previous)
 
 
-def _waiting(s: Settings) -> Any:
+def waiting_note(s: Settings) -> Any:
     def on_wait(holder: Holder | None) -> None:
         who = holder.describe() if holder else "another process"
         err.print(f"[dim]waiting: index {s.index!r} is being written by {who}…[/]", highlight=False)
@@ -173,7 +173,7 @@ def _index_with_progress(s: Settings, paths: list[Path], fields: RecordFields, r
                          stop: threading.Event, rules: PathRules) -> IndexReport:
     with index_progress() as update:
         return index_paths(s, [str(p) for p in paths], fields, rebuild, progress=update, stop=stop,
-                           on_wait=_waiting(s), rules=rules)
+                           on_wait=waiting_note(s), rules=rules)
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from .app import (
     path_rules,
     settings_from,
 )
-from .index import _ctrl_c_stops, _waiting, index_progress
+from .index import ctrl_c_stops, index_progress, waiting_note
 from .render import print_report
 
 NAMES_SHOWN = 3  # paths named per kind of change on a batch's line
@@ -55,11 +55,11 @@ def watch(
                       gitignore=gitignore, debounce_ms=debounce, wait=wait)
     stop = threading.Event()
     batches = 0
-    with _ctrl_c_stops(stop):
+    with ctrl_c_stops(stop):
         shown = not (quiet or json_out)
         with index_progress() if shown else nullcontext(None) as progress:
             stream = watch_paths(s, [str(p) for p in paths], rules=path_rules(s, exclude, include), stop=stop,
-                                 progress=progress, on_wait=_waiting(s))
+                                 progress=progress, on_wait=waiting_note(s))
             first = next(stream, None)  # the first run, as `docsearch index` makes it
         if first is not None:
             _show(first, json_out, quiet)
