@@ -25,19 +25,19 @@ from .encoders import AGREEMENT, Encoder, agreement, calibrate, load_encoder
 from .encoders.base import TOKENS_PER_BATCH
 from .encoders.choice import for_writer
 from .encoders.sparse import document_vectors, sparse_id
-from .errors import IngestError, Interrupted, ModelMismatchError
+from .engine import Chunk, Engine, Piece, Recipe, auto_workers, reason
+from .errors import Interrupted, ModelMismatchError
 from .index import Index
-from .ingest import PathRules, chunker_for, content_hash, read_source, walk
-from .languages import UNDETERMINED, detect
+from .ingest import PathRules, content_hash, walk
+from .languages import UNDETERMINED
 from .lock import Holder
 from .manifest import SourceRow
 from .settings import Settings
-from .store import StorePoint, point_id
-from .types import Document, Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source, span_label
+from .store import StorePoint
+from .types import Excluded, IndexReport, PartlyRead, RecordFields, Skipped, Source
 
 SAMPLE = 400  # chunks kept for choosing how auto mode fuses
 RETUNE_SHARE = 0.2  # a run that embeds this share of the index chooses again
-MAX_PLACES = 64  # sections a chunk's payload lists (a sheet's rows); past that, only its range
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,14 @@ class _Run:
                     self.check()
                 self._encoder, self._owns_encoder = encoder, True
         return self._encoder
+
+    def engine(self, todo: Sequence[Source], fields: RecordFields) -> Engine:
+        """What prepares this run's chunks: worker processes (``engine_workers``; auto: by cores and
+        by how much there is to read), or this thread."""
+        meta, workers = self.index.meta, self.settings.engine_workers
+        if workers < 0:
+            workers = auto_workers(sum(src.size for src in todo))
+        return Engine(Recipe(self.index.model.tokenizer_file, meta.chunk_tokens, meta.overlap, fields), workers)
 
     def close(self) -> None:
         with self._closing:
@@ -355,41 +363,75 @@ def _removed(paths: Sequence[str | os.PathLike[str]], sources: list[Source], kno
     ]
 
 
-@dataclass(frozen=True)
-class _Chunk:
-    key: str  # the source it belongs to
-    id: str
-    text: str
-    tokens: tuple[int, ...]
-    payload: dict[str, Any]
-    lang: str  # the document's language: its BM25 vector is made in it
+@dataclass
+class _Open:
+    """The source whose pieces are arriving: what its manifest rows say so far."""
+
+    src: Source
+    digest: str
+    old_ids: set[str]
+    resumed: bool  # a rerun of a pending source with the same content: chunks already stored are kept
+    entry: _Pending
+    announced: set[str]
+    ids: list[str] = field(default_factory=list)
+    docs: int = 0
+    langs: dict[str, int] = field(default_factory=dict)
+
+    def row(self, state: str) -> SourceRow:
+        s = self.src
+        ids = tuple(self.ids) if state == "done" else tuple(sorted(self.announced))
+        return SourceRow(s.abspath, s.path, s.size, s.mtime_ns, self.digest, state, ids, self.docs, dict(self.langs))
 
 
 def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], fields: RecordFields) -> None:
-    """Read and chunk on this thread while the encoder works on the previous batch in another, so
-    a GPU is kept busy; batches are stored strictly in order, so crash safety is unchanged."""
+    """Chunks come from the engine (worker processes, or this thread) while the encoder works on
+    the previous batch in another thread, so a GPU is kept busy; batches are stored strictly in
+    order, so crash safety is unchanged."""
     pending: dict[str, _Pending] = {}
-    batch: list[_Chunk] = []
-    inflight: list[tuple[list[_Chunk], Future[Any]]] = []
+    batch: list[Chunk] = []
+    inflight: list[tuple[list[Chunk], Future[Any]]] = []
     size = run.settings.index_batch
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="docsearch-encode")
+    digests: dict[str, str] = {}
 
-    def submit(chunks: list[_Chunk]) -> None:
+    def submit(chunks: list[Chunk]) -> None:
         inflight.append((chunks, pool.submit(_encode, run, chunks)))
         while len(inflight) > 1:  # one batch encoding while the next is prepared
             _store(run, *inflight.pop(0), pending)
 
-    try:
+    def hashed() -> Iterator[Source]:
+        """Each source's content hash before it is read (a changed file is hashed once)."""
         for src in todo:
             run.check()
-            for group in _source_chunks(run, src, known.get(src.abspath), fields, pending):
-                batch.extend(group)
+            try:
+                digests[src.abspath] = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
+            except OSError as exc:
+                _skip(run, src, reason(exc))
+                continue
+            yield src
+
+    engine = run.engine(todo, fields)
+    by_key = {src.abspath: src for src in todo}
+    current: _Open | None = None
+    try:
+        for piece in engine.pieces(hashed()):
+            run.check()
+            src = by_key[piece.key]
+            if piece.error is not None:
+                _skip(run, src, piece.error)
+                continue
+            if current is None or current.src is not src:
+                current = _open(run, src, digests.pop(src.abspath), known.get(src.abspath), pending)
+            _take(run, current, piece)
+            for start in range(0, len(piece.chunks), size):
+                batch.extend(_announce(run, current, piece.chunks[start:start + size]))
                 while len(batch) >= size:
                     submit(batch[:size])
                     batch = batch[size:]
                 run.check()
-            run.files_done += 1
-            run.tick(src.path)
+            if piece.last:
+                _close_source(run, current)
+                current = None
         if batch:
             submit(batch)
         while inflight:
@@ -400,13 +442,63 @@ def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], f
         run.halt.set()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
+    finally:
+        engine.close()
     pool.shutdown()
     # Sources whose chunks were all already stored (resumed) have nothing outstanding.
     _complete(run, pending)
     run.tick()
 
 
-def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
+def _skip(run: _Run, src: Source, why: str) -> None:
+    run.skipped.append(Skipped(src.path, why))
+    run.files_done += 1
+    run.tick(src.path)
+
+
+def _open(run: _Run, src: Source, digest: str, old: SourceRow | None, pending: dict[str, _Pending]) -> _Open:
+    old_ids = set(old.ids) if old else set()
+    resumed = old is not None and old.state == "pending" and old.hash == digest
+    entry = pending[src.abspath] = _Pending()
+    return _Open(src, digest, old_ids, resumed, entry, set(old_ids))
+
+
+def _take(run: _Run, source: _Open, piece: Piece) -> None:
+    source.docs += len(piece.languages)
+    for code in piece.languages:
+        source.langs[code] = source.langs.get(code, 0) + 1
+    if piece.partial is not None:
+        run.partial.append(piece.partial)
+
+
+def _announce(run: _Run, source: _Open, group: Sequence[Chunk]) -> list[Chunk]:
+    """(1) A group's ids go into the source's pending row before the group is handed on; what a
+    resumed source already stored is left out."""
+    new = [c.id for c in group]
+    source.ids.extend(new)
+    source.announced.update(new)
+    run.index.manifest.put([source.row("pending")])
+    have = run.index.store.existing(new) if source.resumed else set()
+    work = [c for c in group if c.id not in have]
+    for c in work:
+        _offer(run, c)
+    source.entry.outstanding += len(work)
+    return work
+
+
+def _close_source(run: _Run, source: _Open) -> None:
+    stale = sorted(source.old_ids - set(source.ids))
+    if stale:
+        run.index.store.delete(stale)
+    source.entry.row = source.row("done")
+    run.documents += source.docs
+    run.indexed += 1
+    run.indexed_paths.append(source.src.path)
+    run.files_done += 1
+    run.tick(source.src.path)
+
+
+def _encode(run: _Run, chunks: list[Chunk]) -> tuple[Any, float]:
     """Vectors for a batch, encoded a slice (one forward pass) at a time, so a stop is seen within a
     slice rather than a batch."""
     import numpy as np
@@ -430,7 +522,7 @@ def _encode(run: _Run, chunks: list[_Chunk]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def _slices(chunks: list[_Chunk], budget: int) -> Iterator[list[int]]:
+def _slices(chunks: list[Chunk], budget: int) -> Iterator[list[int]]:
     """Chunk positions in length order, grouped so that each group's padded tokens fit ``budget``."""
     sizes = [len(c.tokens) if c.tokens else len(c.text) // 4 + 2 for c in chunks]
     order = sorted(range(len(chunks)), key=sizes.__getitem__)
@@ -444,13 +536,11 @@ def _slices(chunks: list[_Chunk], budget: int) -> Iterator[list[int]]:
         yield group
 
 
-def _store(run: _Run, chunks: list[_Chunk], future: Any, pending: dict[str, _Pending]) -> None:
-    # BM25 here overlaps the encoder's work on the next batch.
-    sparse = document_vectors([c.text for c in chunks], [c.lang for c in chunks])
+def _store(run: _Run, chunks: list[Chunk], future: Any, pending: dict[str, _Pending]) -> None:
     vectors, seconds = _result(run, future)
     run.embed_seconds += seconds
     rows = vectors.tolist()  # one conversion per batch: per-row list() costs more than the upsert
-    points = [StorePoint(c.id, vec, sp, c.payload) for c, vec, sp in zip(chunks, rows, sparse, strict=True)]
+    points = [StorePoint(c.id, vec, c.sparse, c.payload) for c, vec in zip(chunks, rows, strict=True)]
     run.index.store.upsert(points)  # (2) acknowledged by the WAL before the manifest moves on
     run.chunks += len(points)
     for c in chunks:
@@ -469,49 +559,7 @@ def _result(run: _Run, future: Future[Any]) -> Any:
             run.check()
 
 
-def _source_chunks(run: _Run, src: Source, old: SourceRow | None, fields: RecordFields,
-                   pending: dict[str, _Pending]) -> Iterator[list[_Chunk]]:
-    """A source's chunks still to store, a group at a time; each group's ids are announced in the
-    manifest (1) before the group is handed on."""
-    try:
-        digest = run.hashes.pop(src.abspath, None) or content_hash(src.abspath)
-        reading = read_source(src, fields)
-    except (IngestError, OSError) as exc:
-        run.skipped.append(Skipped(src.path, _reason(exc)))
-        return
-    docs = reading.documents
-    if reading.partial is not None:
-        run.partial.append(reading.partial)
-    languages = [detect(d.body) for d in docs]
-    langs: dict[str, int] = {}
-    for code in languages:
-        langs[code] = langs.get(code, 0) + 1
-    old_ids = set(old.ids) if old else set()
-    resumed = old is not None and old.state == "pending" and old.hash == digest
-    entry = pending[src.abspath] = _Pending()
-    announced, ids = set(old_ids), []
-    for group in _chunk_groups(run, src, docs, languages):
-        new = [c.id for c in group]
-        ids.extend(new)
-        announced.update(new)
-        run.index.manifest.put([SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "pending",
-                                          tuple(sorted(announced)), len(docs), langs)])
-        have = run.index.store.existing(new) if resumed else set()
-        work = [c for c in group if c.id not in have]
-        for c in work:
-            _offer(run, c)
-        entry.outstanding += len(work)
-        yield work
-    stale = sorted(old_ids - set(ids))
-    if stale:
-        run.index.store.delete(stale)
-    entry.row = SourceRow(src.abspath, src.path, src.size, src.mtime_ns, digest, "done", tuple(ids), len(docs), langs)
-    run.documents += len(docs)
-    run.indexed += 1
-    run.indexed_paths.append(src.path)
-
-
-def _offer(run: _Run, chunk: _Chunk) -> None:
+def _offer(run: _Run, chunk: Chunk) -> None:
     """Reservoir sampling: every chunk of the run equally likely to be in the sample, in one pass."""
     run.seen += 1
     item = (chunk.id, chunk.text)
@@ -521,42 +569,6 @@ def _offer(run: _Run, chunk: _Chunk) -> None:
         slot = run.rng.randrange(run.seen)
         if slot < SAMPLE:
             run.sample[slot] = item
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    return str(exc)
-
-
-def _chunk_groups(run: _Run, src: Source, docs: list[Document], languages: list[str]) -> Iterator[list[_Chunk]]:
-    """The documents' chunks, at most a batch at a time, made from a window of text at a time; each
-    carries its document's language (its BM25 vector is made in it)."""
-    meta = run.index.meta
-    chunker = chunker_for(run.index.model.tokenizer_file, meta.chunk_tokens, meta.overlap)
-    group: list[_Chunk] = []
-    doc_no, n, line, seen = -1, 0, 0, 0
-    for i, span in chunker.chunk_stream([d.body for d in docs]):
-        doc, code = docs[i], languages[i]
-        if i != doc_no:
-            doc_no, n, line, seen = i, 0, doc.line, 0
-        if doc.line_mapped:  # counted from the previous chunk, not from the top of the document
-            line += doc.body.count("\n", seen, span.start)
-            seen = span.start
-        payload = {"doc": doc.doc_id, "title": doc.title, "path": doc.path, "chunk": n, "text": span.text,
-                   "start": span.start, "line": line, "source": src.abspath, "mapped": doc.line_mapped, "lang": code}
-        if doc.sections:  # the page, slide, sheet, chapter or message a result points back to
-            places = doc.places(span.start, span.end)
-            payload["where"] = span_label(places[0][1], places[-1][1])
-            if 1 < len(places) <= MAX_PLACES:  # so a result can name the section its best sentence is in
-                payload["places"] = [list(p) for p in places]
-        group.append(_Chunk(src.abspath, point_id(src.abspath, doc.doc_id, n), span.text, span.tokens, payload, code))
-        n += 1
-        if len(group) >= run.settings.index_batch:
-            yield group
-            group = []
-    if group:
-        yield group
 
 
 def _complete(run: _Run, pending: dict[str, _Pending]) -> None:

@@ -2,7 +2,7 @@
 does not cover the corpus.
 
 Documents are identified with py3langid (langid.py's model of 140 languages, bundled in the
-wheel, numpy only, ~0.3 ms for a few thousand characters). A document whose best language has a
+wheel, numpy only, ~0.2 ms for a thousand characters). A document whose best language has a
 probability under ``MIN_CONFIDENCE`` is ``und`` (undetermined): on six judged corpora (English,
 German, Chinese) that threshold left no document with a wrong language, only short title-only
 records undetermined. Undetermined documents get the English BM25 every index used before
@@ -18,7 +18,10 @@ from functools import lru_cache
 from typing import Any
 
 UNDETERMINED = "und"
-PREFIX_CHARS = 3000  # a document's language from its first few thousand characters
+# A document's language from its first 1,000 characters: on the six judged corpora (13,335
+# documents) 1,000 and 3,000 gave the same language for every document, and identification
+# (a pure-Python walk over the bytes) took 44 % less time on SciFact.
+PREFIX_CHARS = 1000
 MIN_CONFIDENCE = 0.75
 # py3langid splits Mandarin between zh and wuu (Wu); Norwegian comes as no, nb or nn.
 _FOLD = {"wuu": "zh", "cmn": "zh", "nb": "no", "nn": "no", "zxx": UNDETERMINED}
@@ -69,8 +72,12 @@ def detect(text: str) -> str:
     sample = text[:PREFIX_CHARS]
     if not any(ch.isalpha() for ch in sample):
         return UNDETERMINED
+    identifier = _identifier()
+    code, p = identifier.classify(sample)
+    if p >= MIN_CONFIDENCE:  # most documents: the rest share < 0.25, so folding cannot change the winner
+        return normalize(code)
     scores: dict[str, float] = {}
-    for code, p in _identifier().rank(sample):
+    for code, p in identifier.rank(sample):
         folded = normalize(code)
         scores[folded] = scores.get(folded, 0.0) + p
     best = max(scores, key=scores.__getitem__)

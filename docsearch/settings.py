@@ -10,6 +10,7 @@ from typing import Any
 from .errors import ConfigError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+AUTO = -1  # a process count sized by the machine (``--workers auto``)
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,8 @@ class Settings:
     backend: str = "auto"  # auto (fastest exact) | torch | torch-fp32 | onnx | onnx-int8 | openvino | openvino-int8
     k: int = 10
     index_batch: int = 512  # chunks per encode call while indexing; smaller commits progress more often
-    workers: int = 1  # encoder processes while indexing (many-core machines, several GPUs)
+    workers: int = 1  # encoder processes while indexing (many-core machines, several GPUs); AUTO: one per GPU
+    engine_workers: int = -1  # processes that chunk and make BM25 vectors while indexing; AUTO: by cores, 0: none
     wait: bool = False  # a writer finding another at work waits for it, instead of refusing at once
     gitignore: bool = True  # inside a git work tree the walk passes over what .gitignore files ignore
     debounce_ms: int = 1600  # `docsearch watch`: changes within this time of the first are one batch
@@ -59,7 +61,8 @@ class Settings:
         )
 
 
-_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "workers", "debounce_ms"}
+_INT_FIELDS = {"chunk_tokens", "overlap", "batch_size", "k", "index_batch", "debounce_ms"}
+_COUNT_FIELDS = {"workers", "engine_workers"}  # a number, or "auto"
 _BOOL_FIELDS = {"wait", "gitignore", "collapse"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -72,7 +75,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raw = env.get(f"DOCSEARCH_{f.name.upper()}")
         if raw is None or raw == "":
             continue
-        if f.name in _INT_FIELDS:
+        if f.name in _COUNT_FIELDS:
+            values[f.name] = parse_count(raw, f"DOCSEARCH_{f.name.upper()}")
+        elif f.name in _INT_FIELDS:
             try:
                 values[f.name] = int(raw)
             except ValueError:
@@ -86,3 +91,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         else:
             values[f.name] = raw
     return Settings(**values)
+
+
+def parse_count(raw: str, what: str) -> int:
+    """A process count as given: a whole number >= 0, or ``auto`` (``AUTO``)."""
+    if raw.strip().lower() == "auto":
+        return AUTO
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -2
+    if value < 0:
+        raise ConfigError(f"{what} must be a number of processes or 'auto', got {raw!r}")
+    return value

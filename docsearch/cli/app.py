@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from ..errors import DocsearchError, Interrupted
-from ..settings import Settings, load_settings
+from ..settings import Settings, load_settings, parse_count
 
 # Exit codes, as --help and the README give them.
 EXIT_CODES = "Exit codes: 0 done; 1 error (one red line on stderr); 2 usage (a bad flag or argument); 130 interrupted (Ctrl-C)."
@@ -48,6 +48,12 @@ ExcludeOpt = Annotated[Optional[list[str]], typer.Option(
     "--exclude", metavar="GLOB", help="Pass over paths matching this gitignore-style pattern (repeatable).")]
 IncludeOpt = Annotated[Optional[list[str]], typer.Option(
     "--include", metavar="GLOB", help="Only files matching this gitignore-style pattern (repeatable).")]
+WorkersOpt = Annotated[Optional[str], typer.Option(
+    "--workers", metavar="N|auto", help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one "
+    "each); auto: one per GPU (default: 1).")]
+EngineWorkersOpt = Annotated[Optional[str], typer.Option(
+    "--engine-workers", metavar="N|auto", help="Processes that read, chunk and make BM25 vectors beside the encoder; "
+    "0: none (default: auto, from the cores, for runs worth starting them).")]
 GitignoreOpt = Annotated[Optional[bool], typer.Option(
     "--gitignore/--no-gitignore", help="In a git work tree, pass over what .gitignore files ignore (default: yes).")]
 
@@ -80,7 +86,10 @@ def _root(show_version: Annotated[bool, typer.Option(
 
 
 def settings_from(**flags: object) -> Settings:
-    """Defaults < DOCSEARCH_* environment < the flags given."""
+    """Defaults < DOCSEARCH_* environment < the flags given (process counts as N or auto)."""
+    for name in ("workers", "engine_workers"):
+        if isinstance(flags.get(name), str):
+            flags[name] = parse_count(str(flags[name]), "--" + name.replace("_", "-"))
     return load_settings().with_flags(**flags)
 
 

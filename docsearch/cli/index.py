@@ -28,6 +28,7 @@ from ..types import IndexReport, RecordFields
 from .app import (
     BackendOpt,
     DeviceOpt,
+    EngineWorkersOpt,
     ExcludeOpt,
     GitignoreOpt,
     HomeOpt,
@@ -35,6 +36,7 @@ from .app import (
     IndexOpt,
     ModelOpt,
     UrlOpt,
+    WorkersOpt,
     command,
     err,
     out,
@@ -65,8 +67,7 @@ def index(
                                           "and every bad record.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="The whole report as one JSON object on stdout.")] = False,
     backend: BackendOpt = None, device: DeviceOpt = None,
-    workers: Annotated[Optional[int], typer.Option(
-        min=1, help="Encoder processes (many-core CPUs: cores/N threads each; several GPUs: one each).")] = None,
+    workers: WorkersOpt = None, engine_workers: EngineWorkersOpt = None,
     wait: Annotated[Optional[bool], typer.Option(
         "--wait/--no-wait", help="If another process is writing this index, wait for it (default: refuse).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help=(
@@ -76,7 +77,8 @@ def index(
 ) -> None:
     """Index files and folders; a rerun embeds only what changed."""
     s = settings_from(index=index, model=model, chunk_tokens=chunk_tokens, overlap=overlap, qdrant_url=qdrant_url,
-                      home=home, backend=backend, device=device, workers=workers, wait=wait, gitignore=gitignore)
+                      home=home, backend=backend, device=device, workers=workers, engine_workers=engine_workers,
+                      wait=wait, gitignore=gitignore)
     rules = path_rules(s, exclude, include)
     if reembed or rollback:
         if dry_run:

@@ -49,9 +49,13 @@ def load_encoder(model: ModelDir | str, device: str | None = None, batch_size: i
     """``backend``: auto (the default: the fastest exact one, see resolve_backend), torch (bf16 where
     the hardware has it), torch-fp32, onnx, onnx-int8, openvino, openvino-int8 (static int8 calibrated
     on the first chunks it embeds); ``workers`` > 1 starts that many encoder processes behind the same
-    interface."""
+    interface, ``workers`` < 0 (auto) one per GPU where there are several, else one."""
     model = _model(model)
     backend = resolve_backend(model, device, backend)
+    if workers < 0:
+        from .pool import gpu_count
+
+        workers = gpu_count() if device in (None, "cuda") else 1
     if workers > 1:
         from .pool import PooledEncoder
 

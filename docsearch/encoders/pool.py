@@ -56,15 +56,20 @@ def _run(kind: str, items: Sequence[Any]) -> Any:
     return _worker.encode_documents(items)
 
 
+def gpu_count() -> int:
+    """CUDA devices torch sees (0 without torch or CUDA)."""
+    try:
+        import torch
+
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        return 0
+
+
 def worker_devices(workers: int, device: str | None) -> list[str | None]:
     """One device per worker: GPUs round-robin when there are several, else what was asked for."""
     if device in (None, "cuda"):
-        try:
-            import torch
-
-            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        except ImportError:
-            gpus = 0
+        gpus = gpu_count()
         if gpus > 1:
             return [f"cuda:{i % gpus}" for i in range(workers)]
     return [device] * workers

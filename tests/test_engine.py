@@ -1,0 +1,94 @@
+"""The engine's worker processes make exactly the chunks the indexing thread makes, in order, and
+an index built with them is the same index. Fast: the model's tokenizer, a fake encoder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes import FakeEncoder
+from helpers import write_mixed
+
+import docsearch.engine as engine_mod
+from docsearch import Index, ModelDir, Settings, update_index
+from docsearch.engine import Engine, Recipe, auto_workers
+from docsearch.ingest import PathRules, walk
+from docsearch.types import Document, Source
+
+
+def _tree(root: Path) -> Path:
+    write_mixed(root)
+    records = [{"_id": f"r{i}", "title": f"Record {i}", "text": f"Claim {i} about protein {i % 7} " * (i % 40 + 1)}
+               for i in range(400)]
+    (root / "big.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (root / "broken.docx").write_bytes(b"PK\x03\x04 not really a zip")
+    (root / "de.txt").write_text("Der Hund läuft schnell über die Straße, und die Katze schläft im Garten. " * 20)
+    return root
+
+
+def _sources(root: Path) -> list[Source]:
+    return [item for item in walk([root], PathRules()) if isinstance(item, Source)]
+
+
+def _recipe() -> Recipe:
+    return Recipe(ModelDir.resolve("all-MiniLM-L6-v2").tokenizer_file, 64, 8)
+
+
+def test_workers_make_the_same_pieces_in_the_same_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_mod, "READ_BYTES", 10_000)  # big.jsonl is read here and sent in slices
+    monkeypatch.setattr(engine_mod, "SLICE_CHARS", 20_000)
+    sources = _sources(_tree(tmp_path / "docs"))
+    with Engine(_recipe(), 0) as inline:
+        alone = list(inline.pieces(sources))
+    with Engine(_recipe(), 2) as pooled:
+        together = list(pooled.pieces(sources))
+    chunks = [c for p in alone for c in p.chunks]
+    assert [c for p in together for c in p.chunks] == chunks
+    assert [(p.key, p.languages, p.error, p.partial) for p in together if p.last] == \
+        [(p.key, p.languages, p.error, p.partial) for p in alone if p.last]
+    big = [p for p in together if p.key.endswith("big.jsonl")]
+    assert len(big) > 1 and [p.last for p in big] == [False] * (len(big) - 1) + [True]  # sliced
+    assert sum(len(p.languages) for p in big) == 400
+    assert all(c.sparse.indices for c in chunks if c.text.strip())
+    errors = {Path(p.key).name: p.error for p in together if p.error}
+    assert list(errors) == ["broken.docx"] and errors["broken.docx"]
+    assert {c.lang for c in chunks if c.key.endswith("de.txt")} == {"de"}
+
+
+def test_a_long_document_is_streamed_here_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine_mod, "STREAM_CHARS", 5_000)
+    monkeypatch.setattr(engine_mod, "SPARSE_BATCH", 4)
+    long = tmp_path / "long.txt"
+    long.write_text("A sentence about the long document and its many parts. " * 400)
+    src = Source(str(long), "long.txt", long.stat().st_size, long.stat().st_mtime_ns)
+    with Engine(_recipe(), 0) as inline:
+        pieces = list(inline.pieces([src]))
+    assert len(pieces) > 3 and all(len(p.chunks) <= 4 for p in pieces) and pieces[-1].last
+    assert sum(len(p.languages) for p in pieces) == 1  # the document's language, given once
+
+
+def test_slices_keep_long_documents_alone() -> None:
+    docs = [Document(str(i), "", "x" * n, "f") for i, n in enumerate([10, 10, 9_000_000, 10, 300_000, 10])]
+    assert list(engine_mod._slices(docs)) == [(0, 2), (2, 3), (3, 4), (4, 5), (5, 6)]  # 300k > SLICE_CHARS
+
+
+def test_auto_workers_start_none_for_a_small_run() -> None:
+    assert auto_workers(1000, cpus=16) == 0
+    assert auto_workers(1 << 30, cpus=1) == 0
+    assert auto_workers(1 << 30, cpus=2) == 1
+    assert auto_workers(1 << 30, cpus=64) == engine_mod.MAX_AUTO_WORKERS
+
+
+def test_an_index_built_with_workers_is_the_same_index(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "docs")
+    stored = []
+    for workers in (0, 2):
+        settings = Settings(home=tmp_path / f"home{workers}", index="t", engine_workers=workers)
+        with Index.open_or_create(settings) as index:
+            report = update_index(index, [root], encoder=FakeEncoder())
+            rows = {Path(k).name: (r.ids, r.docs, r.langs, r.state) for k, r in index.manifest.rows().items()}
+            points = sorted((pid, json.dumps(p, sort_keys=True)) for page in index.store.payloads() for pid, p in page)
+        stored.append((report.chunks, report.documents, [s.path for s in report.skipped], rows, points))
+    assert stored[0] == stored[1]
+    assert stored[0][2] == ["broken.docx"]
