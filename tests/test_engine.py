@@ -92,3 +92,18 @@ def test_an_index_built_with_workers_is_the_same_index(tmp_path: Path) -> None:
         stored.append((report.chunks, report.documents, [s.path for s in report.skipped], rows, points))
     assert stored[0] == stored[1]
     assert stored[0][2] == ["broken.docx"]
+
+
+def test_process_counts_take_a_number_or_auto() -> None:
+    from docsearch.cli.app import settings_from
+    from docsearch.errors import ConfigError
+    from docsearch.settings import AUTO, load_settings
+
+    assert load_settings({}).engine_workers == AUTO and load_settings({}).workers == 1
+    assert load_settings({"DOCSEARCH_ENGINE_WORKERS": "0"}).engine_workers == 0
+    assert load_settings({"DOCSEARCH_WORKERS": "auto"}).workers == AUTO
+    assert settings_from(workers="auto", engine_workers="3").engine_workers == 3
+    with pytest.raises(ConfigError, match="--engine-workers must be a number of processes or 'auto'"):
+        settings_from(engine_workers="many")
+    with pytest.raises(ConfigError, match="DOCSEARCH_WORKERS"):
+        load_settings({"DOCSEARCH_WORKERS": "-3"})

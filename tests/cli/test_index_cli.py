@@ -1,11 +1,14 @@
-"""`docsearch index --dry-run` and `docsearch info --json` as the CLI prints them. Fast: an index
-built with a fake encoder, commands that load no model."""
+"""`docsearch index --dry-run`, `docsearch info --json` and `--engine-workers` as the CLI runs them.
+Fast: an index built with a fake encoder, commands that load no model; one slow test runs the
+real model through `python -m docsearch`."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
+import pytest
 from fakes import FakeEncoder
 from helpers import write_files
 from typer.testing import CliRunner
@@ -48,3 +51,28 @@ def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path: Path) -> None:
     assert (data["indexed"], data["unchanged"], data["skipped"], data["by_type"]) == (1, 1, 1, {".md": 1})
     with Index.open(Settings(home=home, index="t")) as index:
         assert index.manifest.totals() == (2, 2, 2)  # as it was
+
+
+@pytest.mark.slow
+def test_engine_workers_index_the_same_through_the_cli(tmp_path: Path) -> None:
+    """The real model and `python -m docsearch` (spawned workers must not rerun the CLI)."""
+    import subprocess
+    import sys
+
+    notes = {f"n{i:02}.md": f"# Note {i}\n\nNote {i} is about {word} and how {word}s are kept.\n"
+             for i, word in enumerate(["ferns", "owls", "tides", "kilns", "comets", "looms"] * 4)}
+    root = write_files(tmp_path / "docs", notes)
+    answers = []
+    for workers in ("0", "2"):
+        home = tmp_path / f"home{workers}"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        run = subprocess.run([sys.executable, "-m", "docsearch", "index", str(root), "--index", "t", "--home", str(home),
+                              "--engine-workers", workers, "--json"], capture_output=True, text=True, env=env, timeout=600)
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
+        found = subprocess.run([sys.executable, "-m", "docsearch", "search", "nocturnal birds", "--index", "t", "--home",
+                                str(home), "--json", "-k", "4"], capture_output=True, text=True, env=env, timeout=600)
+        assert found.returncode == 0, found.stderr
+        answers.append((report["indexed"], report["chunks"], [r["path"] for r in json.loads(found.stdout)["results"]]))
+    assert answers[0] == answers[1] and answers[0][:2] == (24, 24)
+    assert answers[0][2][0].startswith("n")
