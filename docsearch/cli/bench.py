@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ..errors import ConfigError
 from ..eval.bench import BenchPlan, run_bench
 from ..settings import DEFAULT_MODEL
 from .app import command
@@ -43,6 +44,9 @@ def bench(
     workers: Annotated[int, typer.Option(min=1, help="Encoder processes on docsearch's side (index --workers).")] = 1,
     quality_queries: Annotated[int, typer.Option(help="SciFact test queries for the backend nDCG@10.")] = 100,
     stages: Annotated[bool, typer.Option(help="One more (profiled) index run: each stage's share of the time.")] = True,
+    engine: Annotated[Optional[str], typer.Option(
+        "--engine", metavar="N,N|all", help="The engine-only ceiling (an encoder that costs nothing, the whole "
+        "corpus) at these --engine-workers counts; all: 0 to one per core.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Measure encode vs end-to-end index throughput, and the store at several sizes."""
@@ -52,13 +56,26 @@ def bench(
         corpus=source, model=model or DEFAULT_MODEL, docs=docs, sizes=tuple(_sizes(sizes)), queries=tuple(_queries(queries)),
         rerun_files=rerun_files, device=device, batch_size=batch_size, index_batch=index_batch, backend=backend,
         backends=tuple(x.strip() for x in (backends or "").split(",") if x.strip()), workers=workers,
-        quality_queries=quality_queries, stages=stages,
+        quality_queries=quality_queries, stages=stages, engine=_engine_counts(engine),
     )
     result = run_bench(plan, say=lambda msg: console.print(f"[dim]{msg}[/]"))
     if json_out:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         _print(console, result)
+
+
+def _engine_counts(text: str | None) -> tuple[int, ...]:
+    if not text:
+        return ()
+    if text.strip().lower() == "all":
+        from ..eval.ceiling import default_workers
+
+        return tuple(default_workers())
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--engine takes worker counts such as 0,1,2 or 'all', got {text!r}") from None
 
 
 def _queries(n: int) -> list[str]:
@@ -117,6 +134,15 @@ def _print(console: object, result: dict) -> None:  # type: ignore[type-arg]
                           f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['recall_at_10']:.3f}",
                           f"{r['rss_mib']:.0f}", f"{r['disk_mib']:.0f}", "yes" if r["quantized"] else "no",
                           "yes" if r.get("hnsw") else "no")
+        console.print(table)  # type: ignore[attr-defined]
+    if result.get("engine"):
+        table = Table(title="engine only: an encoder that costs nothing (the ceiling for any encoder here)")
+        for col in ("engine workers", "processes", "documents/s", "chunks/s", "× first row", "runs, documents/s"):
+            table.add_column(col, justify="right")
+        for r in result["engine"]:
+            table.add_row(str(r["engine_workers"]), str(r["processes"]), f"{r['documents_per_s']:.0f}",
+                          f"{r['chunks_per_s']:.0f}", f"{r['speedup']:.2f}",
+                          ", ".join(f"{x:.0f}" for x in r["runs_documents_per_s"]))
         console.print(table)  # type: ignore[attr-defined]
     if "rerun" in result:
         r = result["rerun"]

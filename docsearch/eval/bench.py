@@ -373,6 +373,8 @@ class BenchPlan:
     workers: int = 1
     quality_queries: int = 100
     stages: bool = False  # one more, profiled, index run: each stage's share of the time
+    engine: tuple[int, ...] = ()  # engine-only ceiling at these engine worker counts (empty: skipped)
+    engine_repeat: int = 3
 
 
 def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -> dict[str, Any]:
@@ -405,4 +407,9 @@ def run_bench(plan: BenchPlan, say: Callable[[str], None] = lambda _msg: None) -
             if plan.rerun_files > 0:
                 say(f"unchanged rerun over {plan.rerun_files} files…")
                 result["rerun"] = asdict(rerun(encoder, plan.rerun_files, work))
+    if plan.engine:
+        from .ceiling import engine_ceiling
+
+        result["engine"] = [asdict(r) for r in engine_ceiling([plan.corpus], plan.model, plan.engine,
+                                                              plan.engine_repeat, say)]
     return result
