@@ -23,6 +23,7 @@ and the seconds per phase (session, train, compare, apply, eval) with their shar
     python tests/bench/learning_loop.py --home /work/learnhome --seeds 1 2 3
     python tests/bench/learning_loop.py --home /work/learnhome --corpus cranfield --n 25,50 --seeds 1
     python tests/bench/learning_loop.py --smoke            # minutes: the tiny random model, small slices
+    python tests/bench/learning_loop.py --report a.json b.json   # one table from several runs' results
 
 ``--smoke`` checks the plumbing only: a tiny random model (tests/tiny.py) on slices of the corpora,
 N = 10 and 20, one seed; its figures mean nothing. Every other figure comes from the full corpora and
@@ -221,7 +222,16 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help=f"JSON results (default: {DEFAULT_OUT.relative_to(REPO)}; "
                                                           "with --smoke, in --home)")
     ap.add_argument("--smoke", action="store_true", help="the tiny random model on slices: checks the plumbing only")
+    ap.add_argument("--report", type=Path, nargs="+", help="print the table of earlier results files (merged); run nothing")
     args = ap.parse_args()
+    if args.report:
+        runs, base = [], {}
+        for path in args.report:
+            saved = json.loads(path.read_text())
+            runs += saved["runs"]
+            base.update(saved["base"])
+        print("\n".join(summary(runs, base)))
+        return
     home = args.home or Path(os.environ.get("TMPDIR", "/tmp")) / f"learning-loop-{os.getpid()}"
     home.mkdir(parents=True, exist_ok=True)
     model, limit, ns, train_args = args.model, None, [int(x) for x in args.n.split(",")], shlex.split(args.train_args)

@@ -1,0 +1,82 @@
+"""Which fine-tuning recipe helps from a person's judgements? (issue #13, ablation)
+
+Takes an index whose ``feedback.jsonl`` the learning-loop simulation wrote (tests/bench/learning_loop.py
+keeps none, so copy one aside while it runs, or let a session write it), trains the index's model
+on every judged query with each plan given, and scores test nDCG@10 dense on the corpus's BEIR test
+qrels by ranking all stored chunks with each (epoch, WiSE-FT alpha) asked for, beside the model in
+use (``--base``). No held-out guard here: this measures what a recipe could give, not what the loop
+would choose.
+
+    python tests/bench/learn_recipe.py --home /work/learnhome --index exp100 \\
+        --data /work/learnhome/bench-data/scifact --base \\
+        --plans '[{"epochs":3,"lr":3e-5,"batch_size":16,"negatives":3,"evals":[[3,1.0]]}]'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from docsearch import Settings  # noqa: E402
+from docsearch.eval.beir import read_qrels, read_queries  # noqa: E402
+from docsearch.eval.metrics import score  # noqa: E402
+from docsearch.learn.evidence import gather  # noqa: E402
+from docsearch.learn.feedback import TrainingSet  # noqa: E402
+from docsearch.learn.fit import FitPlan, Net  # noqa: E402
+from docsearch.model import ModelDir  # noqa: E402
+from docsearch.searcher import Searcher  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--home", type=Path, required=True)
+    ap.add_argument("--index", required=True)
+    ap.add_argument("--data", type=Path, required=True, help="BEIR folder with queries.jsonl and qrels/test.tsv")
+    ap.add_argument("--plans", required=True, help="JSON list of FitPlan fields, each with evals: [[epoch, alpha], ...]")
+    ap.add_argument("--base", action="store_true", help="score the model in use too")
+    args = ap.parse_args()
+    with Searcher.open(Settings(home=args.home, index=args.index)) as searcher:
+        evidence = gather(searcher, seed=1)
+        chunks = [(p["doc"], p["text"]) for page in searcher.index.store.payloads(("doc", "text")) for _, p in page]
+    qrels = read_qrels(args.data / "qrels" / "test.tsv")
+    queries = read_queries(args.data / "queries.jsonl", set(qrels))
+    qids = sorted(queries)
+    data, train_q = TrainingSet(evidence.judgements, evidence.filler_texts()).fold([])
+    print(f"{sum(len(v) for v in data.positives.values())} (query, relevant) pairs from {len(train_q)} judged queries",
+          flush=True)
+    net = Net(ModelDir.resolve(evidence.model))
+    docs, texts = [d for d, _ in chunks], [t for _, t in chunks]
+
+    def test(state: dict) -> float:
+        net.use(state)
+        sims = net.encode([queries[q] for q in qids], "query") @ net.encode(texts, "document").T
+        run = {}
+        for i, q in enumerate(qids):
+            best: dict[str, float] = {}
+            for j in np.argsort(-sims[i])[:300]:
+                best.setdefault(docs[j], float(sims[i, j]))
+            run[q] = best
+        return score(run, qrels)["ndcg@10"]
+
+    if args.base:
+        print(f"model in use: test nDCG@10 dense {test(net.base):.4f}", flush=True)
+    for plan in json.loads(args.plans):
+        evals = plan.pop("evals")
+        t0 = time.perf_counter()
+        snapshots = net.fit(data, train_q, FitPlan(**plan))
+        print(f"plan {plan}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
+        for epoch, alpha in evals:
+            print(f"  epoch {epoch}, alpha {alpha}: test nDCG@10 dense {test(net.mix(snapshots[epoch - 1], alpha)):.4f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
