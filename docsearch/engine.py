@@ -120,9 +120,7 @@ class Engine:
         except (IngestError, OSError) as exc:
             yield iter([Piece(src.abspath, (), (), True, error=reason(exc))])
             return
-        docs, parts = reading.documents, []
-        for start, end in _slices(docs):
-            parts.append((start, end))
+        docs, parts = reading.documents, list(_slices(reading.documents))
         if not parts:
             yield iter([Piece(src.abspath, (), (), True, reading.partial)])
         for n, (start, end) in enumerate(parts):
@@ -186,10 +184,7 @@ def prepare_source(recipe: Recipe, src: Source) -> list[Piece]:
 def prepare_documents(recipe: Recipe, src: Source, docs: Sequence[Document], last: bool,
                       partly: PartlyRead | None = None) -> list[Piece]:
     languages = [detect(d.body) for d in docs]
-    chunks = list(chunk_documents(recipe, src, docs, languages))
-    sparse = document_vectors([c.text for c in chunks], [c.lang for c in chunks])
-    done = tuple(_with_sparse(c, v) for c, v in zip(chunks, sparse, strict=True))
-    return [Piece(src.abspath, tuple(languages), done, last, partly)]
+    return [_piece(src, tuple(languages), list(chunk_documents(recipe, src, docs, languages)), last, partly)]
 
 
 def _stream(recipe: Recipe, src: Source, docs: Sequence[Document], last: bool,
