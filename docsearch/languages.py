@@ -1,9 +1,13 @@
 """Languages: which one a document is written in, what a model covers, and what to say when it
 does not cover the corpus.
 
-Documents are identified with py3langid (langid.py's model of 140 languages, bundled in the
-wheel, numpy only, ~0.2 ms for a thousand characters). A document whose best language has a
-probability under ``MIN_CONFIDENCE`` is ``und`` (undetermined): on six judged corpora (English,
+Documents are identified by CLD2 (pycld2: Chrome's compact detector, C++, 165 languages, tables in
+the wheel) when it is sure, else by py3langid (langid.py's model of 140 languages, numpy only). On
+the six judged corpora below CLD2 was sure of 88 % of the documents and named every one of them
+as py3langid did (107 title-only records py3langid left undetermined it called English, which
+gets them the same BM25), at a tenth of the cost: 0.32 s against 3.2 s for 12,335 documents,
+which made detection the largest share of the engine's time. A document whose best py3langid
+language has a probability under ``MIN_CONFIDENCE`` is ``und`` (undetermined): on six judged corpora (English,
 German, Chinese) that threshold left no document with a wrong language, only short title-only
 records undetermined. Undetermined documents get the English BM25 every index used before
 languages were detected, so English corpora keep their vectors bit for bit.
@@ -23,8 +27,15 @@ UNDETERMINED = "und"
 # (a pure-Python walk over the bytes) took 44 % less time on SciFact.
 PREFIX_CHARS = 1000
 MIN_CONFIDENCE = 0.75
+# CLD2's answer is taken when it calls itself reliable, gives the language this share of the text
+# and saw this many bytes of letters; shorter or mixed texts go to py3langid (CLD2 called a
+# 30-byte title "COBOL / Authors: Cunningham" Latin, a German text full of English team names
+# English at 75 %).
+CLD2_PERCENT = 80
+CLD2_MIN_BYTES = 100
 # py3langid splits Mandarin between zh and wuu (Wu); Norwegian comes as no, nb or nn.
-_FOLD = {"wuu": "zh", "cmn": "zh", "nb": "no", "nn": "no", "zxx": UNDETERMINED}
+# CLD2 still spells Hebrew iw and Javanese jw.
+_FOLD = {"wuu": "zh", "cmn": "zh", "nb": "no", "nn": "no", "zxx": UNDETERMINED, "iw": "he", "jw": "jv"}
 # A multilingual model that covers the common languages, to name in the advice.
 MULTILINGUAL_EXAMPLE = "paraphrase-multilingual-MiniLM-L12-v2"
 # A language under this share of the documents (and not the main one) is not worth a warning.
@@ -72,6 +83,9 @@ def detect(text: str) -> str:
     sample = text[:PREFIX_CHARS]
     if not any(ch.isalpha() for ch in sample):
         return UNDETERMINED
+    quick = _cld2(sample)
+    if quick is not None:
+        return quick
     identifier = _identifier()
     code, p = identifier.classify(sample)
     if p >= MIN_CONFIDENCE:  # most documents: the rest share < 0.25, so folding cannot change the winner
@@ -82,6 +96,25 @@ def detect(text: str) -> str:
         scores[folded] = scores.get(folded, 0.0) + p
     best = max(scores, key=scores.__getitem__)
     return best if scores[best] >= MIN_CONFIDENCE else _by_script(sample)
+
+
+def _cld2(sample: str) -> str | None:
+    """CLD2's language for the sample when it is sure of it, else None (also without pycld2, which
+    is only a faster path: py3langid answers every text on its own)."""
+    try:
+        import pycld2
+    except ImportError:  # no wheel for this platform
+        return None
+    try:
+        reliable, found, ((_, code, percent, _), *_) = pycld2.detect(sample)
+    except pycld2.error:  # CLD2 refuses some code points (C1 controls) as invalid UTF-8
+        return None
+    if not (reliable and percent >= CLD2_PERCENT and found >= CLD2_MIN_BYTES):
+        return None
+    folded = normalize(code)
+    # Only the common languages named here: for rarer ones (and CLD2's "un", "xx-Goth"), py3langid
+    # decides, as it did before CLD2 was asked.
+    return folded if folded in NAMES and folded != UNDETERMINED else None
 
 
 def _by_script(sample: str) -> str:

@@ -67,6 +67,19 @@ def test_detect_abstains_on_text_too_short_to_tell() -> None:
     assert detect("故宫") == detect("寿司") == "zh"
 
 
+def test_cld2_answers_when_sure_and_py3langid_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import docsearch.languages as languages
+
+    german = " ".join(GERMAN.values())
+    assert languages._cld2(german) == "de"  # long and plain: the fast path decides
+    assert languages._cld2("Tridiagonal Matrix (Algorithm 122)") is None  # too short to be sure
+    assert languages._cld2(german + "\x19") is None  # a control character CLD2 refuses
+    assert detect(german + "\x19") == "de"  # ... so py3langid names it
+    # Without CLD2 (no wheel for the platform) every text still gets its language.
+    monkeypatch.setattr(languages, "_cld2", lambda sample: None)
+    assert detect(german) == "de" and detect(CHINESE["tea.md"]) == "zh" and detect(ENGLISH["bread.md"]) == "en"
+
+
 # --- the model's languages and the warning -------------------------------------------------------
 
 
