@@ -10,13 +10,13 @@ Transformer + mean Pooling (+ Normalize) are exported; others stay on the torch 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError
 from ..model import ModelDir
-from .base import EncoderBase, cpu_has_bf16, quiet_transformers, token_batches
+from .base import TOKENS_PER_BATCH, EncoderBase, cpu_has_bf16, quiet_transformers, token_batches
 
 if TYPE_CHECKING:
     import numpy as np
@@ -122,9 +122,10 @@ class ExportedEncoder(EncoderBase):
             return np.zeros((0, getattr(self, "dim", 0)), dtype=np.float32)
         self._prepare(texts)
         encodings = self._tok.encode_batch(list(texts))
+        # One forward pass per stream at a time: OpenVINO runs them side by side.
+        batches = list(token_batches([e.ids for e in encodings], TOKENS_PER_BATCH // self._run.streams))
         out: np.ndarray | None = None
-        for index, ids, mask in token_batches([e.ids for e in encodings]):
-            vecs = self._run(ids, mask)
+        for (index, _, _), vecs in zip(batches, self._run(b[1:] for b in batches), strict=True):
             if out is None:
                 out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
             out[index] = vecs
@@ -141,30 +142,67 @@ class ExportedEncoder(EncoderBase):
         return self._encode(texts)
 
 
-def _onnxruntime(path: Path, threads: int | None) -> Any:
-    import onnxruntime as ort
+class _Runner:
+    """Runs token batches through a compiled graph, the outputs in the batches' order."""
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or (os.cpu_count() or 1)
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    streams = 1  # batches worth giving it at once
 
-    def run(ids: Any, mask: Any) -> Any:
+    def __call__(self, batches: Iterable[tuple[Any, Any]]) -> Iterator[Any]:
+        raise NotImplementedError
+
+
+class _OnnxRuntime(_Runner):
+    def __init__(self, path: Path, threads: int | None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, batches: Iterable[tuple[Any, Any]]) -> Iterator[Any]:
         import numpy as np
 
-        return session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        for ids, mask in batches:
+            yield self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                           "token_type_ids": np.zeros_like(ids)})[0]
 
-    return run
 
+class _OpenVino(_Runner):
+    """OpenVINO's throughput mode: a stream per couple of cores, each with its own batch in flight.
+    On the two cores here, slices of an index run went 1.3-2.5x faster than one batch at a time
+    on both cores (latency mode), int8 and bf16 alike, with identical vectors; a single query
+    then runs on one stream, which only the exported backends' own queries see."""
 
-def _openvino(path: Path) -> Any:
-    import openvino as ov
+    def __init__(self, path: Path) -> None:
+        import openvino as ov
 
-    precision = "bf16" if cpu_has_bf16() else "f32"
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision})
+        precision = "bf16" if cpu_has_bf16() else "f32"
+        self._compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": precision,
+                                                                    "PERFORMANCE_HINT": "THROUGHPUT"})
+        self.streams = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._queue = ov.AsyncInferQueue(self._compiled, self.streams)
+        self._queue.set_callback(self._done)
+        self._outputs: dict[int, Any] = {}
 
-    def run(ids: Any, mask: Any) -> Any:
+    def _done(self, request: Any, n: int) -> None:
+        self._outputs[n] = request.get_output_tensor(0).data.copy()
+
+    def __call__(self, batches: Iterable[tuple[Any, Any]]) -> Iterator[Any]:
         import numpy as np
 
-        return compiled({"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        self._outputs = {}
+        count = 0
+        for count, (ids, mask) in enumerate(batches, 1):
+            self._queue.start_async({"input_ids": ids, "attention_mask": mask,
+                                     "token_type_ids": np.zeros_like(ids)}, count - 1)
+        self._queue.wait_all()
+        outputs, self._outputs = self._outputs, {}
+        return iter([outputs[n] for n in range(count)])
 
-    return run
+
+def _onnxruntime(path: Path, threads: int | None) -> _Runner:
+    return _OnnxRuntime(path, threads)
+
+
+def _openvino(path: Path) -> _Runner:
+    return _OpenVino(path)
