@@ -106,7 +106,7 @@ def _cld2(sample: str) -> str | None:
     except ImportError:  # no wheel for this platform
         return None
     try:
-        reliable, found, ((_, code, percent, _), *_) = pycld2.detect(sample)
+        reliable, found, ((_, code, percent, _), *_) = pycld2.detect(sample, isPlainText=True)  # else '< 10 mm' opens a tag
     except pycld2.error:  # CLD2 refuses some code points (C1 controls) as invalid UTF-8
         return None
     if not (reliable and percent >= CLD2_PERCENT and found >= CLD2_MIN_BYTES):
