@@ -41,6 +41,7 @@ SLICE_CHARS = 256_000  # documents of a large source sent to a worker together
 STREAM_CHARS = 4_000_000  # a document this long is chunked here, streaming, never all in memory
 SPARSE_BATCH = 256  # chunks given BM25 vectors together on the streaming path
 AHEAD_PER_WORKER = 4  # tasks queued per worker: enough to hide a slow one, few enough for flat memory
+AHEAD_BYTES = 32 << 20  # ... and at most this much source text queued beyond one task per worker
 MIN_AUTO_BYTES = 8 << 20  # `auto` starts workers only for this much to read (starting one costs ~1 s)
 MAX_AUTO_WORKERS = 8
 
@@ -100,39 +101,47 @@ class Engine:
     def pieces(self, sources: Iterable[Source], read: Callable[[Source], Any] | None = None) -> Iterator[Piece]:
         """Each source's pieces, sources in the order given. ``read`` replaces ``read_source`` on
         this thread (tests); it returns a ``Reading`` or raises ``IngestError``/``OSError``."""
-        window: deque[Future[list[Piece]] | Iterator[Piece]] = deque()
+        window: deque[tuple[Future[list[Piece]] | Iterator[Piece], int]] = deque()
         depth = max(1, self.workers * AHEAD_PER_WORKER)
         for src in sources:
-            for item in self._plan(src, read):
-                window.append(item)
+            for item, size in self._plan(src, read):
+                window.append((item, size))
                 # Without workers each item is drained at once (nothing is read ahead); with them,
-                # once too many are queued, the oldest (a lazy one too) is drained while they work.
-                while window and (self._pool is None or sum(isinstance(w, Future) for w in window) > depth):
-                    yield from _drain(window.popleft())
+                # once too many tasks or bytes are queued, the oldest (a lazy one too) is drained
+                # while they work. A piece holds its text several times over (payload, token ids,
+                # BM25), so bytes bound memory where a many-core pool has many tasks ahead.
+                while window and (self._pool is None or self._too_far(window, depth)):
+                    yield from _drain(window.popleft()[0])
         while window:
-            yield from _drain(window.popleft())
+            yield from _drain(window.popleft()[0])
 
-    def _plan(self, src: Source, read: Callable[[Source], Any] | None) -> Iterator[Future[list[Piece]] | Iterator[Piece]]:
+    def _too_far(self, window: deque[tuple[Future[list[Piece]] | Iterator[Piece], int]], depth: int) -> bool:
+        tasks = [size for item, size in window if isinstance(item, Future)]
+        return len(tasks) > depth or (len(tasks) > self.workers and sum(tasks) > AHEAD_BYTES)
+
+    def _plan(self, src: Source, read: Callable[[Source], Any] | None) -> Iterator[
+            tuple[Future[list[Piece]] | Iterator[Piece], int]]:
         if self._pool is not None and read is None and src.size <= READ_BYTES:
-            yield self._pool.submit(prepare_source, self.recipe, src)
+            yield self._pool.submit(prepare_source, self.recipe, src), src.size
             return
         try:
             reading = (read or partial(read_source, fields=self.recipe.fields))(src)
         except (IngestError, OSError) as exc:
-            yield iter([Piece(src.abspath, (), (), True, error=reason(exc))])
+            yield iter([Piece(src.abspath, (), (), True, error=reason(exc))]), 0
             return
         docs, parts = reading.documents, list(_slices(reading.documents))
         if not parts:
-            yield iter([Piece(src.abspath, (), (), True, reading.partial)])
+            yield iter([Piece(src.abspath, (), (), True, reading.partial)]), 0
         for n, (start, end) in enumerate(parts):
             last = n == len(parts) - 1
             slice_ = docs[start:end]
             streamed = len(slice_) == 1 and len(slice_[0].body) > STREAM_CHARS
             if self._pool is not None and not streamed:
-                yield self._pool.submit(prepare_documents, self.recipe, src, slice_, last,
-                                        reading.partial if last else None)
+                yield (self._pool.submit(prepare_documents, self.recipe, src, slice_, last,
+                                         reading.partial if last else None),
+                       sum(len(d.text) + len(d.title) for d in slice_))
             else:  # on this thread, lazily: a long document's chunks a batch at a time
-                yield _stream(self.recipe, src, slice_, last, reading.partial if last else None)
+                yield _stream(self.recipe, src, slice_, last, reading.partial if last else None), 0
 
     def close(self) -> None:
         if self._pool is not None:

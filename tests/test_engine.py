@@ -4,6 +4,8 @@ an index built with them is the same index. Fast: the model's tokenizer, a fake 
 from __future__ import annotations
 
 import json
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from helpers import write_mixed
 
 import docsearch.engine as engine_mod
 from docsearch import Index, ModelDir, Settings, update_index
-from docsearch.engine import Engine, Recipe, auto_workers
+from docsearch.engine import Engine, Piece, Recipe, auto_workers
 from docsearch.ingest import PathRules, walk
 from docsearch.types import Document, Source
 
@@ -109,3 +111,15 @@ def test_process_counts_take_a_number_or_auto() -> None:
         settings_from(engine_workers="many")
     with pytest.raises(ConfigError, match="DOCSEARCH_WORKERS"):
         load_settings({"DOCSEARCH_WORKERS": "-3"})
+
+
+def test_the_window_ahead_is_bounded_by_bytes_as_well_as_tasks() -> None:
+    engine = Engine(_recipe(), 0)
+    engine.workers = 2  # the rule alone: no pool is started
+    done: Future[list[Piece]] = Future()
+    small = deque([(done, 1_000)] * 8)
+    assert not engine._too_far(small, 8) and engine._too_far(deque([(done, 1_000)] * 9), 8)
+    big = engine_mod.AHEAD_BYTES // 2
+    assert not engine._too_far(deque([(done, big)] * 2), 8)  # one task per worker is always allowed
+    assert engine._too_far(deque([(done, big)] * 3), 8)  # a third would queue more than AHEAD_BYTES
+    assert not engine._too_far(deque([(iter(()), big)] * 3), 8)  # work done here does not count

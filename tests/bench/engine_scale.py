@@ -1,7 +1,7 @@
 """Issue #16's "nothing gets worse": the engine's throughput from 1k to 100k chunks, and its memory
 over the 100k run.
 
-SciFact's abstracts are repeated (each copy its own document id) into one JSONL file per size, then
+SciFact's abstracts are repeated (each copy its own document id) into a folder of JSONL files per size, then
 indexed through ``index_paths`` with an encoder that costs nothing (``docsearch.eval.ceiling``), so
 the engine (reading, language detection, chunking, BM25, points, upserts, manifest, the HNSW and
 int8 build past 100k chunks) is all that is timed. Each size runs in a fresh process, which samples
@@ -31,28 +31,37 @@ sys.path.insert(0, str(REPO))  # run from a checkout without installing
 
 SCIFACT = REPO.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl"
 CHUNKS_PER_DOC = 9881 / 5183  # SciFact's abstracts at 256 tokens, 32 overlap
+DOCS_PER_FILE = 2500  # about 4 MB: a folder of record files, each read by an engine worker
 
 
-def write_corpus(path: Path, chunks: int) -> int:
-    """About ``chunks`` chunks of SciFact abstracts, copies renamed; returns the documents written."""
+def write_corpus(folder: Path, chunks: int) -> int:
+    """About ``chunks`` chunks of SciFact abstracts, copies renamed, in JSONL files of
+    ``DOCS_PER_FILE`` (under the 50 MB a file may have); returns the documents written."""
     docs = [json.loads(line) for line in SCIFACT.open()]
     want = max(1, round(chunks / CHUNKS_PER_DOC))
-    with path.open("w") as fh:
-        for n in range(want):
-            d = docs[n % len(docs)]
-            fh.write(json.dumps({**d, "_id": f"{d['_id']}-{n // len(docs)}"}) + "\n")
+    folder.mkdir(parents=True, exist_ok=True)
+    for start in range(0, want, DOCS_PER_FILE):
+        with (folder / f"part-{start // DOCS_PER_FILE:04d}.jsonl").open("w") as fh:
+            for n in range(start, min(want, start + DOCS_PER_FILE)):
+                d = docs[n % len(docs)]
+                fh.write(json.dumps({**d, "_id": f"{d['_id']}-{n // len(docs)}"}) + "\n")
     return want
 
 
-def _rss_mib(pids: list[int]) -> float:
-    total = 0
+def _rss_mib(pids: list[int]) -> tuple[float, float]:
+    """Resident memory of these processes: (all of it, anonymous only), MiB. File-backed pages (the
+    shard's memory-mapped segments, libraries) are the kernel's to drop; anonymous ones are the heap."""
+    total = anon = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/statm") as fh:
-                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{pid}/status") as fh:
+                fields = dict(line.split(":", 1) for line in fh if line.startswith("Rss"))
         except OSError:
-            pass
-    return total / 2**20
+            continue
+        kib = {k: int(v.split()[0]) for k, v in fields.items()}
+        total += kib.get("RssAnon", 0) + kib.get("RssFile", 0) + kib.get("RssShmem", 0)
+        anon += kib.get("RssAnon", 0)
+    return total / 1024, anon / 1024
 
 
 def _children() -> list[int]:
@@ -70,11 +79,13 @@ def child(corpus: str, workers: str) -> None:
     from docsearch.settings import Settings, parse_count
 
     samples: list[float] = []
+    main: list[float] = []  # the indexing process alone, anonymous memory
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.2):
-            samples.append(_rss_mib([os.getpid(), *_children()]))
+            samples.append(_rss_mib([os.getpid(), *_children()])[0])
+            main.append(_rss_mib([os.getpid()])[1])
 
     encoder = FreeEncoder("all-MiniLM-L6-v2")
     with tempfile.TemporaryDirectory(prefix="docsearch-scale-") as home:
@@ -93,6 +104,9 @@ def child(corpus: str, workers: str) -> None:
                       "rss_peak_mib": max(samples, default=0.0),
                       "rss_first_quarter_mib": statistics.median(samples[:q]) if samples else 0.0,
                       "rss_last_quarter_mib": statistics.median(samples[-q:]) if samples else 0.0,
+                      "main_anon_peak_mib": max(main, default=0.0),
+                      "main_anon_first_quarter_mib": statistics.median(main[:q]) if main else 0.0,
+                      "main_anon_last_quarter_mib": statistics.median(main[-q:]) if main else 0.0,
                       "samples": len(samples)}))
 
 
@@ -111,7 +125,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="docsearch-scale-data-") as tmp:
         for size in (int(s) for s in args.sizes.split(",")):
-            corpus = Path(tmp) / f"corpus-{size}.jsonl"
+            corpus = Path(tmp) / f"corpus-{size}"
             write_corpus(corpus, size)
             out = subprocess.run([sys.executable, __file__, "--child", str(corpus), "--engine-workers",
                                   args.engine_workers], check=True, capture_output=True, text=True).stdout
@@ -119,7 +133,9 @@ def main() -> None:
             rows.append(row)
             print(f"{row['chunks']:>7} chunks: {row['chunks_per_s']:.0f} chunks/s, {row['documents_per_s']:.0f} "
                   f"documents/s, RSS peak {row['rss_peak_mib']:.0f} MiB (first quarter "
-                  f"{row['rss_first_quarter_mib']:.0f}, last {row['rss_last_quarter_mib']:.0f})", flush=True)
+                  f"{row['rss_first_quarter_mib']:.0f}, last {row['rss_last_quarter_mib']:.0f}); indexing process, "
+                  f"anonymous: peak {row['main_anon_peak_mib']:.0f}, first quarter "
+                  f"{row['main_anon_first_quarter_mib']:.0f}, last {row['main_anon_last_quarter_mib']:.0f}", flush=True)
     base = rows[0]["chunks_per_s"]
     for row in rows:
         row["rate_against_first"] = row["chunks_per_s"] / base
