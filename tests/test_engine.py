@@ -38,6 +38,7 @@ def _recipe() -> Recipe:
     return Recipe(ModelDir.resolve("all-MiniLM-L6-v2").tokenizer_file, 64, 8)
 
 
+@pytest.mark.slow
 def test_workers_make_the_same_pieces_in_the_same_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_mod, "READ_BYTES", 10_000)  # big.jsonl is read here and sent in slices
     monkeypatch.setattr(engine_mod, "SLICE_CHARS", 20_000)
@@ -84,6 +85,7 @@ def test_auto_workers_start_none_for_a_small_run() -> None:
     assert auto_workers(1 << 30, cpus=64) == engine_mod.MAX_AUTO_WORKERS
 
 
+@pytest.mark.slow
 def test_an_index_built_with_workers_is_the_same_index(tmp_path: Path) -> None:
     root = _tree(tmp_path / "docs")
     stored = []

@@ -66,6 +66,7 @@ def test_the_lock_of_a_killed_writer_does_not_block(tmp_path: Path) -> None:
     lock.release()
 
 
+@pytest.mark.slow
 def test_wait_waits_for_the_writer_to_finish(tmp_path: Path) -> None:
     index_dir = tmp_path / "t"
     proc = _holder(index_dir, seconds=1.0)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import docsearch
 
 PACKAGE = Path(docsearch.__file__).parent
@@ -33,6 +35,7 @@ def test_help_imports_no_torch_or_qdrant() -> None:
     assert done.stdout.strip().splitlines()[-1] == "HEAVY []"
 
 
+@pytest.mark.slow
 def test_importing_the_library_leaves_the_environment_alone() -> None:
     code = (
         "import os, pkgutil, importlib\n"

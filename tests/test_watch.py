@@ -82,6 +82,7 @@ def top_paths(searcher: Searcher, query: str) -> list[str]:
     return [h.path for h in searcher.search(query, 5, mode="dense")]
 
 
+@pytest.mark.slow
 def test_create_modify_rename_delete_each_seen_by_an_open_searcher(tmp_path: Path, watching) -> None:  # type: ignore[no-untyped-def]
     root = write_files(tmp_path / "docs", {"kites.md": "kites fly when wind lifts the sail",
                                            "bread.md": "sourdough bread rises with a starter"})
@@ -113,6 +114,7 @@ def test_create_modify_rename_delete_each_seen_by_an_open_searcher(tmp_path: Pat
         assert "volcano.md" not in top_paths(searcher, "volcano lava")
 
 
+@pytest.mark.slow
 def test_a_burst_of_500_files_is_one_or_few_batches(tmp_path: Path, watching) -> None:  # type: ignore[no-untyped-def]
     root = write_files(tmp_path / "docs", {"seed.md": "the first file"})
     w = watching(root)
@@ -130,6 +132,7 @@ def test_a_burst_of_500_files_is_one_or_few_batches(tmp_path: Path, watching) ->
         assert index.manifest.totals()[0] == 501
 
 
+@pytest.mark.slow
 def test_changes_the_walk_passes_over_make_no_batch_and_ignore_files_count(tmp_path: Path, watching) -> None:  # type: ignore[no-untyped-def]
     root = write_files(tmp_path / "docs", {"a.md": "alpha", "b.md": "beta", "bad.pdf": b"not a pdf at all"})
     (root / ".git").mkdir()
@@ -152,6 +155,7 @@ def test_changes_the_walk_passes_over_make_no_batch_and_ignore_files_count(tmp_p
     assert [(s.path, s.reason) for s in batch.skipped] == [("empty.md", "empty file")]
 
 
+@pytest.mark.slow
 def test_the_lock_is_taken_per_batch(tmp_path: Path, watching) -> None:  # type: ignore[no-untyped-def]
     root = write_files(tmp_path / "docs", {"a.md": "alpha"})
     waited: list[Holder | None] = []

@@ -91,6 +91,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
+@pytest.mark.slow
 def test_a_damaged_index_is_one_red_line_for_every_command(built: tuple[Settings, Path], damage: str) -> None:
     settings, root = built
     harm, words = DAMAGE[damage]
@@ -103,6 +104,7 @@ def test_a_damaged_index_is_one_red_line_for_every_command(built: tuple[Settings
         one_error_line(ds(*args, "--index", "t", home=settings.home), words)
 
 
+@pytest.mark.slow
 def test_check_reports_and_repairs_orphans_with_an_exit_code(built: tuple[Settings, Path]) -> None:
     settings, _ = built
     sound = ds("check", "--index", "t", "--json", home=settings.home)
@@ -122,6 +124,7 @@ def test_check_reports_and_repairs_orphans_with_an_exit_code(built: tuple[Settin
     assert ds("info", "--index", "t", home=settings.home).returncode == 0
 
 
+@pytest.mark.slow
 def test_a_lost_index_json_recovers_with_its_model_and_refuses_another(built: tuple[Settings, Path],
                                                                          tmp_path: Path) -> None:
     from docsearch import ModelDir

@@ -68,6 +68,7 @@ def finish(proc: subprocess.Popen[str], timeout: float = 120) -> tuple[int, str,
 # --- one writer, readers meanwhile ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_search_and_info_answer_during_an_index_run_and_see_its_data_once_committed(tmp_path: Path) -> None:
     home = tmp_path / "home"
     first = ds("index", str(corpus(tmp_path / "a", 10, "alpha")), "--index", "t", home=home)
@@ -93,6 +94,7 @@ def test_search_and_info_answer_during_an_index_run_and_see_its_data_once_commit
     assert {r["path"] for r in json.loads(after.stdout)["results"]} == {f"zebra/{i:03}.md" for i in range(120)}
 
 
+@pytest.mark.slow
 def test_a_second_writer_is_refused_in_one_line_or_waits(tmp_path: Path) -> None:
     home = tmp_path / "home"
     docs = corpus(tmp_path / "docs", 120, "kiwi")  # about 9 s of writing: both later writers meet it mid-run
@@ -118,6 +120,7 @@ def test_a_second_writer_is_refused_in_one_line_or_waits(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("presses", [1, 2])
+@pytest.mark.slow
 def test_ctrl_c_stops_within_a_second_or_two_and_a_rerun_completes(tmp_path: Path, presses: int) -> None:
     home = tmp_path / "home"
     docs = corpus(tmp_path / "docs", 60, "fig")
@@ -222,6 +225,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_is_one_line_in_seconds_without_warnings(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
     t0 = time.monotonic()

@@ -110,6 +110,7 @@ def fake(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(FAKE_CLI), *args], env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_exclude_and_include_on_index_and_search(tmp_path: Path) -> None:
     docs = write_files(tmp_path / "docs", {
         "guide/a.md": "apple orchard", "guide/b.txt": "apple cider", "drafts/c.md": "apple pie", "d.md": "apple tart",

@@ -11,6 +11,7 @@ from docsearch.errors import ConfigError
 from docsearch.eval.ceiling import default_workers, engine_ceiling
 
 
+@pytest.mark.slow
 def test_the_ceiling_runs_each_worker_count_on_the_same_corpus(tmp_path: Path) -> None:
     root = tmp_path / "docs"
     root.mkdir()

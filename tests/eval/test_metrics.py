@@ -61,6 +61,7 @@ def _ranx_score(run: dict[str, dict[str, float]], qrels: dict[str, dict[str, int
 
 @pytest.mark.parametrize("graded", [False, True], ids=["binary", "graded"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.slow
 def test_score_matches_ranx(seed: int, graded: bool) -> None:
     run, qrels = _random_case(seed, graded)
     ours, theirs = score(run, qrels, k=10, deep=100), _ranx_score(run, qrels, 10, 100)

@@ -93,6 +93,7 @@ def test_windows_of_a_long_text_give_the_chunks_of_the_whole_text() -> None:
     assert [s for s in whole if s[0] == 1] == [(1, chunker.chunk_many(["a short one"])[0][0])]
 
 
+@pytest.mark.slow
 def test_a_long_single_line_is_chunked_in_bounded_memory() -> None:
     import tracemalloc
 

@@ -37,6 +37,7 @@ def judged(tmp_path: Path, tiny_model: Path) -> Settings:
     return settings
 
 
+@pytest.mark.slow
 def test_a_run_that_wins_saves_the_model_with_its_lineage_and_applies(judged: Settings, tiny_model: Path) -> None:
     before = read_meta(judged.index_dir)
     report = learn_index(judged, config(LEARNS))
@@ -64,6 +65,7 @@ def test_a_run_that_wins_saves_the_model_with_its_lineage_and_applies(judged: Se
     assert read_meta(judged.index_dir) == before
 
 
+@pytest.mark.slow
 def test_a_run_that_does_not_win_keeps_the_model_in_use(judged: Settings) -> None:
     before = read_meta(judged.index_dir)
     report = learn_index(judged, config(STILL))
@@ -90,6 +92,7 @@ def cli(*args: str):
     return CliRunner().invoke(app, list(args), env={"COLUMNS": "160"})
 
 
+@pytest.mark.slow
 def test_train_index_prints_the_table_and_refuses_a_model_that_does_not_win(judged: Settings) -> None:
     home = str(judged.home)
     result = cli("train", "--index", "notes", "--home", home, "--lr", str(STILL), "--device", "cpu", "--apply")
@@ -100,6 +103,7 @@ def test_train_index_prints_the_table_and_refuses_a_model_that_does_not_win(judg
     assert not (judged.index_dir / PREVIOUS_FILE).exists()
 
 
+@pytest.mark.slow
 def test_train_index_apply_json_then_info_and_rollback(judged: Settings, tiny_model: Path) -> None:
     home = str(judged.home)
     result = cli("train", "--index", "notes", "--home", home, "--lr", str(LEARNS), "--device", "cpu",
@@ -147,6 +151,7 @@ def session(settings: Settings) -> tuple[Session, io.StringIO]:
     return s, text
 
 
+@pytest.mark.slow
 def test_learn_in_the_session_applies_a_winner_and_searches_with_it(
     judged: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,6 +41,7 @@ def test_help_lists_the_library_losses_and_the_new_flag() -> None:
     assert "cached-mnrl" in result.output and "--mini-batch-size" in result.output and "--hard-negatives" in result.output
 
 
+@pytest.mark.slow
 def test_cli_trains_cached_mnrl_and_prints_the_report(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
     result = invoke(str(BEIR_TINY), "--out", str(out), "--base", str(tiny_model), "--loss", "cached-mnrl",
@@ -53,6 +54,7 @@ def test_cli_trains_cached_mnrl_and_prints_the_report(tiny_model: Path, tmp_path
     assert report["counts"]["dev_queries"] == 1 and len(report["dev"]) == 2 and report["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_only_the_first_process_prints(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RANK", "1")  # as torchrun tells its second process
     result = invoke(str(BEIR_TINY), "--out", str(tmp_path / "m"), "--base", str(tiny_model), "--loss", "mnrl",
@@ -61,6 +63,7 @@ def test_only_the_first_process_prints(tiny_model: Path, tmp_path: Path, monkeyp
     assert result.output == ""
 
 
+@pytest.mark.slow
 def test_a_half_twin_index_embeds_documents_and_queries_with_their_own_towers(
     tiny_model: Path, labelled_pairs: Path, tmp_path: Path
 ) -> None:

@@ -76,6 +76,7 @@ def test_best_epoch_needs_a_strictly_better_score() -> None:
 # --------------------------------------------------------------------------- whole runs, tiny model
 
 
+@pytest.mark.slow
 def test_a_run_saves_a_standard_model_report_plot_and_marker(
     tiny_model: Path, labelled_pairs: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -115,6 +116,7 @@ def test_a_run_saves_a_standard_model_report_plot_and_marker(
     assert model.max_seq_length == 64  # trained on 16-token texts, saved with the base model's length
 
 
+@pytest.mark.slow
 def test_every_loss_trains_and_fp32_turns_autocast_off(tiny_model: Path, labelled_pairs: Path, tmp_path: Path) -> None:
     for loss in LOSSES:
         out = tmp_path / loss
@@ -126,6 +128,7 @@ def test_every_loss_trains_and_fp32_turns_autocast_off(tiny_model: Path, labelle
         assert json.loads((out / MARKER).read_text())["loss"] == loss
 
 
+@pytest.mark.slow
 def test_half_twin_towers_differ_after_training(tiny_model: Path, labelled_pairs: Path, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -157,6 +160,7 @@ def test_interrupt_before_an_epoch_ends_keeps_the_base_model(tiny_model: Path, l
     assert same(weights(out), weights(tiny_model)) and not (out / WORK_DIR).exists()
 
 
+@pytest.mark.slow
 def test_interrupt_without_dev_keeps_the_last_finished_epoch(tiny_model: Path, labelled_pairs: Path, tmp_path: Path) -> None:
     def stop(event: ProgressEvent) -> None:
         if event.phase == "train" and event.epoch == 2:
@@ -169,6 +173,7 @@ def test_interrupt_without_dev_keeps_the_last_finished_epoch(tiny_model: Path, l
     assert not same(weights(out), weights(tiny_model))
 
 
+@pytest.mark.slow
 def test_the_best_dev_epoch_is_saved_even_when_a_later_one_ran(
     tiny_model: Path, labelled_pairs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,6 +203,7 @@ def test_the_best_dev_epoch_is_saved_even_when_a_later_one_ran(
     assert json.loads((out / MARKER).read_text())["dev_ndcg@10"] == 0.9
 
 
+@pytest.mark.slow
 def test_a_second_run_may_replace_an_earlier_model(tiny_model: Path, labelled_pairs: Path, tmp_path: Path) -> None:
     out = tmp_path / "again"
     settings = {"data": labelled_pairs, "out": out, "base": str(tiny_model), "hard_negatives": 0, "dev_fraction": 0.0,
