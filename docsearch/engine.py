@@ -143,9 +143,13 @@ class Engine:
             else:  # on this thread, lazily: a long document's chunks a batch at a time
                 yield _stream(self.recipe, src, slice_, last, reading.partial if last else None), 0
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: queued tasks are dropped, running ones end. ``wait=False`` (an
+        interrupt) does not wait for them; otherwise closing waits, because a pool left shutting
+        down when the interpreter exits can print a traceback from its atexit hook (CPython 3.11:
+        its wake-up pipe is already closed)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> Engine:

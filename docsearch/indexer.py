@@ -436,11 +436,12 @@ def _embed_sources(run: _Run, todo: list[Source], known: dict[str, SourceRow], f
             submit(batch)
         while inflight:
             _store(run, *inflight.pop(0), pending)
-    except BaseException:
+    except BaseException as exc:
         # Not waiting for the encode thread: it stops at its next slice (or once the model has
         # loaded), and what it encodes is not stored, so the run can close the index meanwhile.
         run.halt.set()
         pool.shutdown(wait=False, cancel_futures=True)
+        engine.close(wait=not isinstance(exc, KeyboardInterrupt))  # Ctrl-C: stop now
         raise
     finally:
         engine.close()
