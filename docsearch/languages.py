@@ -98,12 +98,21 @@ def detect(text: str) -> str:
     return best if scores[best] >= MIN_CONFIDENCE else _by_script(sample)
 
 
+@lru_cache(maxsize=1)
+def _pycld2() -> Any:
+    """pycld2, or None where it has no wheel (asked once, not per document)."""
+    try:
+        import pycld2
+    except ImportError:
+        return None
+    return pycld2
+
+
 def _cld2(sample: str) -> str | None:
     """CLD2's language for the sample when it is sure of it, else None (also without pycld2, which
     is only a faster path: py3langid answers every text on its own)."""
-    try:
-        import pycld2
-    except ImportError:  # no wheel for this platform
+    pycld2 = _pycld2()
+    if pycld2 is None:
         return None
     try:
         reliable, found, ((_, code, percent, _), *_) = pycld2.detect(sample, isPlainText=True)  # else '< 10 mm' opens a tag

@@ -112,7 +112,7 @@ class ExportedEncoder(EncoderBase):
         if backend == "openvino-int8":
             return  # int8.Int8Encoder loads its quantized model itself
         path = export_onnx(model, int8=backend == "onnx-int8")
-        self._run = _openvino(path) if backend == "openvino" else _onnxruntime(path, threads)
+        self._run: _Runner = _OpenVino(path) if backend == "openvino" else _OnnxRuntime(path, threads)
         self.dim = int(self.encode_documents(["dimension probe"]).shape[1])
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -181,28 +181,20 @@ class _OpenVino(_Runner):
                                                                     "PERFORMANCE_HINT": "THROUGHPUT"})
         self.streams = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         self._queue = ov.AsyncInferQueue(self._compiled, self.streams)
-        self._queue.set_callback(self._done)
-        self._outputs: dict[int, Any] = {}
-
-    def _done(self, request: Any, n: int) -> None:
-        self._outputs[n] = request.get_output_tensor(0).data.copy()
+        self._queue.set_callback(_keep_output)
 
     def __call__(self, batches: Iterable[tuple[Any, Any]]) -> Iterator[Any]:
         import numpy as np
 
-        self._outputs = {}
+        outputs: dict[int, Any] = {}
         count = 0
         for count, (ids, mask) in enumerate(batches, 1):
             self._queue.start_async({"input_ids": ids, "attention_mask": mask,
-                                     "token_type_ids": np.zeros_like(ids)}, count - 1)
+                                     "token_type_ids": np.zeros_like(ids)}, (outputs, count - 1))
         self._queue.wait_all()
-        outputs, self._outputs = self._outputs, {}
         return iter([outputs[n] for n in range(count)])
 
 
-def _onnxruntime(path: Path, threads: int | None) -> _Runner:
-    return _OnnxRuntime(path, threads)
-
-
-def _openvino(path: Path) -> _Runner:
-    return _OpenVino(path)
+def _keep_output(request: Any, slot: tuple[dict[int, Any], int]) -> None:
+    outputs, n = slot
+    outputs[n] = request.get_output_tensor(0).data.copy()

@@ -26,7 +26,7 @@ from pathlib import Path
 from ..errors import ModelError
 from ..model import ModelDir
 from .base import PROBE_TEXTS
-from .exported import ExportedEncoder, _openvino, cache_dir, export_onnx
+from .exported import ExportedEncoder, _OpenVino, cache_dir, export_onnx
 
 CALIBRATION_SIZE = 300  # what optimum-intel's OVQuantizationConfig samples by default
 HELD_OUT = 64  # calibration chunks kept out of quantization to check the result on
@@ -119,7 +119,7 @@ class Int8Encoder(ExportedEncoder):
         super().__init__(model, "openvino-int8")
         export_onnx(model)  # an unexportable model fails here, not at the first batch
         self.int8 = cached(model)
-        self._run = _openvino(self.int8.xml) if self.int8 else None
+        self._run = _OpenVino(self.int8.xml) if self.int8 else None
         self.dim = model.dim
 
     def calibrate(self, texts: Sequence[str]) -> None:
@@ -135,7 +135,7 @@ class Int8Encoder(ExportedEncoder):
         if found is None and not keep:
             found = replace(quantize(self._model, [*texts, *PROBE_TEXTS], keep=False), texts=0)
         self.int8 = found or quantize(self._model, list(texts))
-        self._run = _openvino(self.int8.xml)
+        self._run = _OpenVino(self.int8.xml)
 
     def _prepare(self, texts: Sequence[str]) -> None:
         self.calibrate(texts)
