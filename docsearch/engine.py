@@ -89,6 +89,14 @@ def auto_workers(total_bytes: int, cpus: int | None = None) -> int:
     return min(MAX_AUTO_WORKERS, cpus - 1)
 
 
+def tokenizer_threads(workers: int, cpus: int | None = None) -> int:
+    """Threads of the tokenizer's pool in each worker: the cores shared out, so that workers do not
+    fight over them. By default every process's pool has a thread per core: two workers on two cores
+    reached 1,698 SciFact abstracts/s engine-only that way, 1,787 with one thread each (runs back to
+    back on a quiet machine, ``tests/bench/engine_only.py`` with and without ``--one-thread``)."""
+    return max(1, (cpus or os.cpu_count() or 1) // max(1, workers))
+
+
 class Engine:
     """Pieces of the sources, in order, prepared by ``workers`` processes (0: on this thread)."""
 
@@ -96,7 +104,8 @@ class Engine:
         self.recipe, self.workers = recipe, workers
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:  # spawn: safe beside torch's threads and an open Qdrant shard
-            self._pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), initializer=_start_worker,
+                                             initargs=(tokenizer_threads(workers),))
 
     def pieces(self, sources: Iterable[Source], read: Callable[[Source], Any] | None = None) -> Iterator[Piece]:
         """Each source's pieces, sources in the order given. ``read`` replaces ``read_source`` on
@@ -184,6 +193,15 @@ def _slices(docs: Sequence[Document]) -> Iterator[tuple[int, int]]:
 
 
 # --------------------------------------------------------------------------- in a worker
+
+
+def _start_worker(threads: int) -> None:
+    """A worker's first act, before it tokenizes anything: size the tokenizer's thread pool (a
+    worker is docsearch's own process; the host process's environment is left alone)."""
+    if threads <= 1:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    else:
+        os.environ["RAYON_NUM_THREADS"] = str(threads)
 
 
 def prepare_source(recipe: Recipe, src: Source) -> list[Piece]:

@@ -125,3 +125,25 @@ def test_the_window_ahead_is_bounded_by_bytes_as_well_as_tasks() -> None:
     assert not engine._too_far(deque([(done, big)] * 2), 8)  # one task per worker is always allowed
     assert engine._too_far(deque([(done, big)] * 3), 8)  # a third would queue more than AHEAD_BYTES
     assert not engine._too_far(deque([(iter(()), big)] * 3), 8)  # work done here does not count
+
+
+def test_workers_share_the_cores_out_between_their_tokenizer_pools() -> None:
+    assert [engine_mod.tokenizer_threads(w, cpus=2) for w in (1, 2, 3)] == [2, 1, 1]
+    assert [engine_mod.tokenizer_threads(w, cpus=16) for w in (1, 7, 8)] == [16, 2, 2]
+
+
+@pytest.mark.slow
+def test_a_worker_sizes_its_own_tokenizer_pool_and_leaves_the_host_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TOKENIZERS_PARALLELISM", raising=False)
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    monkeypatch.setattr(engine_mod.os, "cpu_count", lambda: 4)
+    with Engine(_recipe(), 2) as pooled:
+        seen = pooled._pool.submit(_pool_env).result()  # type: ignore[union-attr]
+    assert seen == (None, "2")  # 4 cores, 2 workers: two threads each
+    assert "TOKENIZERS_PARALLELISM" not in engine_mod.os.environ and "RAYON_NUM_THREADS" not in engine_mod.os.environ
+
+
+def _pool_env() -> tuple[str | None, str | None]:
+    import os
+
+    return os.environ.get("TOKENIZERS_PARALLELISM"), os.environ.get("RAYON_NUM_THREADS")

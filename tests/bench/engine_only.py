@@ -7,7 +7,7 @@ ready-made unit vectors. The documents/s printed is the ceiling any encoder (a G
 reach on this machine; ``--profile`` shows where the indexing thread's time goes in one more run.
 
     python tests/bench/engine_only.py [--corpus ../shared/datasets/scifact/corpus.jsonl] [--engine-workers 0,1,2]
-        [--out tests/bench/results/engine_only_workers_cpu.json] [--profile]
+        [--out tests/bench/results/engine_only_workers_cpu.json] [--profile] [--one-thread]
 
 Each setting runs ``--repeat`` times (the best kept: the machine is shared); the ratio is to the
 first setting, measured in the same run.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import sys
 import tempfile
@@ -42,13 +43,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per setting; the best is kept")
     parser.add_argument("--out", type=Path, default=None, help="JSON results")
     parser.add_argument("--profile", action="store_true", help="one more run, profiled, at the last setting")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="the tokenizer's thread pool off in every process (TOKENIZERS_PARALLELISM=false), so "
+                             "a process is one core: how the engine's own work scales over processes")
     args = parser.parse_args()
+    if args.one_thread:  # this benchmark's process and the workers it spawns, before anything is tokenized
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
     counts = [int(w) for w in args.engine_workers.split(",")]
     rows = engine_ceiling([args.corpus], args.model, counts, args.repeat)
     for r in rows:
         print(f"engine workers {r.engine_workers} ({r.processes} processes): {r.documents_per_s:.0f} documents/s "
               f"(runs: {list(r.runs_documents_per_s)}), x{r.speedup:.2f} against {rows[0].engine_workers} workers")
-    payload = {"machine": asdict(machine()), "corpus": args.corpus, "rows": [asdict(r) for r in rows]}
+    payload = {"machine": asdict(machine()), "corpus": args.corpus, "one_thread": args.one_thread,
+               "rows": [asdict(r) for r in rows]}
     if args.out:
         args.out.write_text(json.dumps(payload, indent=1) + "\n")
     print(json.dumps(payload, indent=1))
