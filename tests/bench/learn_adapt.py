@@ -28,14 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+
+from learn_recipe import dense_ndcg  # noqa: E402
 
 from docsearch import Settings  # noqa: E402
 from docsearch.eval.beir import read_qrels, read_queries  # noqa: E402
-from docsearch.eval.metrics import score  # noqa: E402
 from docsearch.learn.evidence import gather  # noqa: E402
 from docsearch.learn.feedback import TrainingSet  # noqa: E402
 from docsearch.learn.fit import Net, plan_for  # noqa: E402
@@ -102,14 +102,7 @@ def main() -> None:
 
     def test(name: str, state: Any) -> None:
         net.use(state)
-        sims = net.encode([queries[q] for q in qids], "query") @ net.encode(texts, "document").T
-        run = {}
-        for i, q in enumerate(qids):
-            best: dict[str, float] = {}
-            for j in np.argsort(-sims[i])[:300]:
-                best.setdefault(docs[j], float(sims[i, j]))
-            run[q] = best
-        results[name] = score(run, qrels)["ndcg@10"]
+        results[name] = dense_ndcg(net, [queries[q] for q in qids], qids, docs, texts, qrels)
         print(f"{name}: test nDCG@10 dense {results[name]:.4f} ({results[name] - results['in use']:+.4f})"
               if name != "in use" else f"{name}: test nDCG@10 dense {results[name]:.4f}", flush=True)
 

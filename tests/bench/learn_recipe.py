@@ -35,6 +35,19 @@ from docsearch.model import ModelDir  # noqa: E402
 from docsearch.searcher import Searcher  # noqa: E402
 
 
+def dense_ndcg(net: Net, texts_q: list[str], qids: list[str], docs: list[str], texts: list[str],
+               qrels: dict[str, dict[str, int]]) -> float:
+    """Test nDCG@10 of ``net``'s model as it stands: every chunk ranked, each document at its best chunk."""
+    sims = net.encode(texts_q, "query") @ net.encode(texts, "document").T
+    run = {}
+    for i, q in enumerate(qids):
+        best: dict[str, float] = {}
+        for j in np.argsort(-sims[i])[:300]:
+            best.setdefault(docs[j], float(sims[i, j]))
+        run[q] = best
+    return score(run, qrels)["ndcg@10"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, required=True)
@@ -57,14 +70,7 @@ def main() -> None:
 
     def test(state: dict) -> float:
         net.use(state)
-        sims = net.encode([queries[q] for q in qids], "query") @ net.encode(texts, "document").T
-        run = {}
-        for i, q in enumerate(qids):
-            best: dict[str, float] = {}
-            for j in np.argsort(-sims[i])[:300]:
-                best.setdefault(docs[j], float(sims[i, j]))
-            run[q] = best
-        return score(run, qrels)["ndcg@10"]
+        return dense_ndcg(net, [queries[q] for q in qids], qids, docs, texts, qrels)
 
     if args.base:
         print(f"model in use: test nDCG@10 dense {test(net.base):.4f}", flush=True)
