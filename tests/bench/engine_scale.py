@@ -48,20 +48,17 @@ def write_corpus(folder: Path, chunks: int) -> int:
     return want
 
 
-def _rss_mib(pids: list[int]) -> tuple[float, float]:
-    """Resident memory of these processes: (all of it, anonymous only), MiB. File-backed pages (the
-    shard's memory-mapped segments, libraries) are the kernel's to drop; anonymous ones are the heap."""
-    total = anon = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status") as fh:
-                fields = dict(line.split(":", 1) for line in fh if line.startswith("Rss"))
-        except OSError:
-            continue
-        kib = {k: int(v.split()[0]) for k, v in fields.items()}
-        total += kib.get("RssAnon", 0) + kib.get("RssFile", 0) + kib.get("RssShmem", 0)
-        anon += kib.get("RssAnon", 0)
-    return total / 1024, anon / 1024
+def rss_mib(pid: int) -> tuple[float, float]:
+    """Resident memory of a process: (all of it, anonymous only), MiB; zeros once it has gone.
+    File-backed pages (the shard's memory-mapped segments, libraries) are the kernel's to drop;
+    anonymous ones are the heap."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            kib = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in fh if line.startswith("Rss"))}
+    except OSError:
+        return 0.0, 0.0
+    total = kib.get("RssAnon", 0) + kib.get("RssFile", 0) + kib.get("RssShmem", 0)
+    return total / 1024, kib.get("RssAnon", 0) / 1024
 
 
 def _children() -> list[int]:
@@ -84,8 +81,9 @@ def child(corpus: str, workers: str) -> None:
 
     def sample() -> None:
         while not done.wait(0.2):
-            samples.append(_rss_mib([os.getpid(), *_children()])[0])
-            main.append(_rss_mib([os.getpid()])[1])
+            own = rss_mib(os.getpid())  # read once: the indexing process's share and its anonymous part
+            samples.append(own[0] + sum(rss_mib(pid)[0] for pid in _children()))
+            main.append(own[1])
 
     encoder = FreeEncoder("all-MiniLM-L6-v2")
     with tempfile.TemporaryDirectory(prefix="docsearch-scale-") as home:

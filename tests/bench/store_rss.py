@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import uuid
@@ -23,6 +24,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run from a checkout without installing
+sys.path.insert(0, str(REPO / "tests" / "bench"))
+
+from engine_scale import rss_mib  # noqa: E402
 
 from docsearch.encoders.sparse import document_vectors  # noqa: E402
 from docsearch.store.base import StorePoint  # noqa: E402
@@ -34,11 +38,7 @@ BATCH = 512
 
 
 def anon_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return rss_mib(os.getpid())[1]
 
 
 def main() -> None:
