@@ -3,7 +3,7 @@ judgements it never trained on, or to a refusal with the numbers.
 
 1. gather (:mod:`.evidence`): the judgements and the pools, read from the live index;
 2. for each fold (:mod:`.guard`): fine-tune from the model in use on the other queries' judgements
-   (:mod:`.fit`, online contrastive on every judged result, good and bad), keep every epoch's weights,
+   (:mod:`.fit`, mnrl with the judged bad results as hard negatives), keep every epoch's weights,
    and score each (epoch, WiSE-FT alpha) and the model in use on the held-out queries
    (:mod:`.measure`);
 3. choose the (epoch, alpha) with the best held-out nDCG@10; compare it with the model in use;
@@ -31,7 +31,7 @@ from ..train.pairs import TrainingData
 from . import guard
 from .evidence import Evidence
 from .feedback import TrainingSet
-from .fit import LEARN_LOSS, FitPlan, Net, plan_for
+from .fit import FitPlan, Net, plan_for
 from .measure import own_sentences, per_query, rank
 
 LOG_FILE = "learn.jsonl"
@@ -42,7 +42,7 @@ MODELS = "models"
 class LearnConfig:
     """The knobs of a learning run; ``None`` means sized by the data (see :func:`.fit.plan_for`)."""
 
-    loss: str = LEARN_LOSS
+    loss: str = "mnrl"
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
