@@ -24,6 +24,7 @@ import argparse
 import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,15 @@ def adapt(net: Net, pairs: list[tuple[str, str]], lr: float, seed: int) -> None:
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
     from sentence_transformers.training_args import BatchSamplers
 
+    work = tempfile.TemporaryDirectory(prefix="docsearch-adapt-")  # the trainer wants a folder; nothing is saved
     args = SentenceTransformerTrainingArguments(
-        output_dir="/tmp/docsearch-adapt", num_train_epochs=1, per_device_train_batch_size=32, learning_rate=lr,
+        output_dir=work.name, num_train_epochs=1, per_device_train_batch_size=32, learning_rate=lr,
         warmup_steps=0.1, use_cpu=net.device == "cpu", batch_sampler=BatchSamplers.NO_DUPLICATES,
         save_strategy="no", report_to="none", disable_tqdm=True, seed=seed)
     data = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
     SentenceTransformerTrainer(model=net.st, args=args, train_dataset=data,
                                loss=losses.MultipleNegativesRankingLoss(net.st)).train()
+    work.cleanup()
 
 
 def main() -> None:
