@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..learn import FEEDBACK_FILE, LearnConfig
+from ..learn import FEEDBACK_FILE, LEARN_LOSS, LearnConfig
 from ..searcher import Searcher
 from ..settings import load_settings
 from ..train import DEFAULT_LOSS, DEFAULT_MARGINS, LOSSES, TrainConfig, train
@@ -125,7 +125,7 @@ def train_command(
         from .learn import run_learning
 
         settings = settings_from(index=index, home=home, device=device)
-        config = LearnConfig(loss=loss or "mnrl", epochs=epochs, lr=lr, batch_size=batch_size,
+        config = LearnConfig(loss=loss or LEARN_LOSS, epochs=epochs, lr=lr, batch_size=batch_size,
                              negatives=3 if hard_negatives is None else hard_negatives, folds=folds, seed=seed,
                              device=device, precision=precision, max_seq_length=max_seq_length)
         run_learning(settings, config, data, apply, json_out)

@@ -21,11 +21,13 @@ from ..settings import Settings
 from ..train.pairs import load_training_data
 from .evidence import Evidence, gather
 from .feedback import FEEDBACK_FILE, Judgement, Judgements, read_feedback
+from .fit import LEARN_LOSS
 from .guard import Comparison, Verdict
 from .loop import LOG_FILE, LearnConfig, LearnEvent, LearnReport, ProgressFn, learn
 
 __all__ = [
     "FEEDBACK_FILE",
+    "LEARN_LOSS",
     "LOG_FILE",
     "Comparison",
     "Evidence",

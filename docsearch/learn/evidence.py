@@ -1,8 +1,18 @@
 """What a learning run needs from the live index, read in one go before training starts, so the
-run holds nothing of the index while it trains: the judgements, each judged query's
-pool of documents, a random sample of the index's other documents, every pooled document's chunk
-texts, and pseudo-queries (a sentence of a sampled chunk, its document the answer) for the check
-that learning did not cost what the model knew.
+run holds nothing of the index while it trains: the judgements, a random sample of the index's
+other documents, every judged or sampled document's chunk texts, and pseudo-queries (a sentence of
+a sampled chunk, its document the answer) for the check that learning did not cost what the model
+knew.
+
+A held-out query is ranked over its judged documents and the random sample, never over documents
+nobody judged for it. The person judged what the model in use put in its top 10, so the unjudged
+documents it ranks next are exactly the ones a better model might find relevant; counting them as
+not relevant (as an earlier version did, pooling the top 20 by dense and top 10 by BM25) scores
+the model in use against its own choices. On the SciFact N = 100 simulation that pool refused
+online-contrastive training (held-out 0.856 -> 0.855) which, run on all the judgements, gains
++0.026 nDCG@10 on the test claims. Ranking only the
+judged documents is Sakai's "condensed list" (SIGIR 2007) for incomplete judgements; the random
+documents, almost surely not relevant to any query, still catch a model that lifts just anything.
 """
 
 from __future__ import annotations
@@ -16,8 +26,6 @@ from ..meta import Lineage
 from ..searcher import Searcher
 from .feedback import FEEDBACK_FILE, Judgements, read_feedback
 
-DEPTH = 20  # top documents per judged query by dense search in its pool (the model's own ranking) ...
-SPARSE_DEPTH = 10  # ... and by BM25 (what auto mode mixes in, and a new model might lift)
 FILLER = 30  # random other documents in every pool
 SENTENCES = 100  # pseudo-queries for the forgetting check, one from each of as many random documents
 SCAN = 20_000  # points read to draw the random documents from
@@ -29,7 +37,7 @@ class Evidence:
     model: str  # the model in use: where learning starts
     lineage: tuple[Lineage, ...]  # how that model was learned, if it was
     judgements: Judgements
-    candidates: Mapping[str, tuple[str, ...]]  # judged query -> the documents of its pool (besides filler)
+    candidates: Mapping[str, tuple[str, ...]]  # judged query -> its judged documents (its pool besides filler)
     filler: tuple[str, ...]
     chunks: Mapping[str, tuple[str, ...]]  # document -> its chunk texts, for every pooled document
     sentences: tuple[tuple[str, str], ...]  # (sentence, its document)
@@ -51,11 +59,6 @@ def gather(searcher: Searcher, judgements: Judgements | None = None, seed: int =
         judgements = read_feedback(index.dir / FEEDBACK_FILE, searcher.document_text)
     scorable = judgements.scorable()
     candidates = {q: list(judgements.by_query[q]) for q in scorable}
-    modes = ["dense", "sparse"] if index.has_sparse else ["dense"]
-    for mode in modes if scorable else []:
-        depth = DEPTH if mode == "dense" else SPARSE_DEPTH
-        for query, hits in zip(scorable, searcher.search_many(scorable, depth, mode=mode, with_text=False), strict=True):
-            candidates[query].extend(h.doc for h in hits)
     drawn = _random_docs(searcher, FILLER + SENTENCES, seed)
     wanted = dict.fromkeys([*(d for docs in candidates.values() for d in docs), *drawn])
     chunks = {d: tuple(str(c.get("text", "")) for c in searcher.doc_chunks(d)) for d in wanted}

@@ -3,10 +3,11 @@ judgements it never trained on, or to a refusal with the numbers.
 
 1. gather (:mod:`.evidence`): the judgements and the pools, read from the live index;
 2. for each fold (:mod:`.guard`): fine-tune from the model in use on the other queries' judgements
-   (:mod:`.fit`, mnrl with the judged bad results as hard negatives), keep every epoch's weights,
+   (:mod:`.fit`, online contrastive on every judged result, good and bad), keep every epoch's weights,
    and score each (epoch, WiSE-FT alpha) and the model in use on the held-out queries
    (:mod:`.measure`);
-3. choose the (epoch, alpha) with the best held-out nDCG@10; compare it with the model in use;
+3. choose the smallest (epoch, alpha) the held-out nDCG@10 cannot tell from the best; compare it
+   with the model in use;
 4. when it wins: train once more on every judged query the same way, take the chosen epoch and
    alpha, check it still finds the index's own sentences, and save it in
    ``indexes/NAME/models/STAMP/`` with its lineage. Applying it is :func:`docsearch.reembed.reembed`.
@@ -31,7 +32,7 @@ from ..train.pairs import TrainingData
 from . import guard
 from .evidence import Evidence
 from .feedback import TrainingSet
-from .fit import FitPlan, Net, plan_for
+from .fit import LEARN_LOSS, FitPlan, Net, plan_for
 from .measure import own_sentences, per_query, rank
 
 LOG_FILE = "learn.jsonl"
@@ -42,7 +43,7 @@ MODELS = "models"
 class LearnConfig:
     """The knobs of a learning run; ``None`` means sized by the data (see :func:`.fit.plan_for`)."""
 
-    loss: str = "mnrl"
+    loss: str = LEARN_LOSS
     epochs: int | None = None
     lr: float | None = None
     batch_size: int | None = None
@@ -80,6 +81,7 @@ class LearnReport:
     own: tuple[float, float] | None = None  # own-sentence MRR@10: in use, new
     epoch: int = 0
     alpha: float = 0.0
+    best: tuple[int, float] | None = None  # the (epoch, alpha) with the best held-out nDCG@10, if not chosen
     plan: FitPlan | None = None
     model: Path | None = None  # the new model, saved when it won
     lineage: tuple[Lineage, ...] = ()
@@ -99,7 +101,8 @@ class LearnReport:
             "held_out": c.queries if c else 0, "before": dict(c.before) if c else {}, "after": dict(c.after) if c else {},
             "better": c.better if c else 0, "worse": c.worse if c else 0, "same": c.same if c else 0,
             "p_value": c.p_value if c else None, "own": list(self.own) if self.own else None,
-            "epoch": self.epoch, "alpha": self.alpha, "plan": self.plan.to_json() if self.plan else None,
+            "epoch": self.epoch, "alpha": self.alpha, "best": list(self.best) if self.best else None,
+            "plan": self.plan.to_json() if self.plan else None,
             "model": str(self.model) if self.model else None, "seconds": dict(self.seconds),
             "warnings": list(self.warnings),
         }
@@ -144,9 +147,10 @@ def learn(evidence: Evidence, index_dir: Path, config: LearnConfig = LearnConfig
     for number, held_out in enumerate(held, start=1):
         run.fold(number, held_out)
     epoch, alpha = guard.choose(run.grid)
+    top = guard.best(run.grid)
     comparison = guard.compare(run.before, run.grid[(epoch, alpha)])
     report = LearnReport(**head, verdict=guard.judge(comparison), comparison=comparison, epoch=epoch, alpha=alpha,
-                         plan=plan)
+                         best=top if top != (epoch, alpha) else None, plan=plan)
     if report.accepted:
         report = _final(run, report, index_dir)
     return _log(index_dir, replace(report, seconds=dict(clock.seconds)))

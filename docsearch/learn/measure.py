@@ -2,11 +2,10 @@
 of the index's own documents by their best chunk, as search does, and
 :func:`docsearch.eval.metrics.score` scores the ranking against the person's judgements.
 
-The pool of a query is what it can be judged on: its judged documents, the index's top documents
-for it by dense and by BM25 search, and a random sample of the index's other documents (the
-same for every query). The model in use finds its own top documents in the pool, so its top 10 there
-is its top 10 in the whole index; a new model that lifts a document from outside the pool is missed,
-but such a document was never judged, and counts as not relevant either way.
+The pool of a query is what it can be judged on: its judged documents and a random sample of the
+index's other documents (the same for every query), which are almost surely not relevant. Documents
+nobody judged for the query are left out rather than counted as not relevant (see
+:mod:`.evidence` for why and what it cost).
 """
 
 from __future__ import annotations

@@ -15,11 +15,13 @@ from docsearch.learn.guard import (
     MIN_HELD_OUT,
     SPLIT_ABOVE,
     Comparison,
+    best,
     choose,
     compare,
     confidence,
     folds,
     judge,
+    paired_error,
 )
 
 
@@ -77,9 +79,20 @@ def scores(*ndcg: float, mrr: float = 0.5) -> dict[str, dict[str, float]]:
 
 def test_the_best_mix_wins_and_ties_go_to_the_smaller_change() -> None:
     grid = {(1, 0.5): scores(0.55, 0.55), (1, 1.0): scores(0.7, 0.5), (2, 0.25): scores(0.7, 0.5), (2, 1.0): scores(0.4, 0.4)}
-    assert choose(grid) == (1, 1.0)  # (1, 1.0) and (2, 0.25) tie: the earlier epoch
+    assert best(grid) == (1, 1.0)  # (1, 1.0) and (2, 0.25) tie: the earlier epoch
     grid[(2, 0.25)] = scores(0.7, 0.5, mrr=0.6)
-    assert choose(grid) == (2, 0.25)  # MRR breaks the tie
+    assert best(grid) == (2, 0.25)  # MRR breaks the tie
+
+
+def test_the_smallest_change_the_judgements_cannot_tell_from_the_best_is_chosen() -> None:
+    steady = {(1, 0.25): scores(*[0.5] * 20), (1, 1.0): scores(*[0.6] * 20), (2, 1.0): scores(*[0.7] * 20)}
+    assert choose(steady) == (2, 1.0)  # better on every query: no doubt
+    # the best point wins by 0.005 on average, up on some queries and down on others: within its noise
+    noisy = {(1, 0.25): scores(*[0.5] * 20), (2, 0.5): scores(*[0.4, 0.6] * 10),
+             (2, 1.0): scores(*[0.3, 0.71] * 10)}
+    assert best(noisy) == (2, 1.0) and choose(noisy) == (1, 0.25)
+    assert paired_error(noisy[(2, 1.0)], noisy[(1, 0.25)]) > 0.005
+    assert paired_error(steady[(2, 1.0)], steady[(1, 0.25)]) == pytest.approx(0.0)
 
 
 def test_the_verdict_says_why_in_numbers_and_how_sure_in_words() -> None:
