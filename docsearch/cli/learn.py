@@ -122,10 +122,12 @@ def print_learning(console: Console, report: LearnReport, index: str, applied: R
     mark = "[bold green]better[/]" if report.accepted else "[bold yellow]kept the model in use[/]"
     console.print(f"{mark}: {report.verdict.reason}", highlight=False)
     console.print(f"[dim]{report.verdict.confidence}[/]", highlight=False)
+    if report.best:
+        console.print(f"[dim]chosen: epoch {report.epoch}, mix {report.alpha:g}, the smallest change the held-out "
+                      f"judgements cannot tell from the best point (epoch {report.best[0]}, mix {report.best[1]:g})[/]",
+                      highlight=False)
     if report.accepted and report.model is not None:
-        why = (f"; the held-out judgements cannot tell it from the best point, epoch {report.best[0]} and mix "
-               f"{report.best[1]:g}, so the smaller change" if report.best else "")
-        console.print(f"new model (epoch {report.epoch}, mix {report.alpha:g} of the fine-tuned weights{why}): "
+        console.print(f"new model (epoch {report.epoch}, mix {report.alpha:g} of the fine-tuned weights): "
                       f"{report.model}", highlight=False)
     if applied is not None:
         console.print(f"[green]applied[/]: index {index} now uses it ({applied.embedded:,} chunks re-embedded"
