@@ -10,9 +10,9 @@ documents it ranks next are exactly the ones a better model might find relevant;
 not relevant (as an earlier version did, pooling the top 20 by dense and top 10 by BM25) scores
 the model in use against its own choices. On the SciFact N = 100 simulation that pool refused
 online-contrastive training (held-out 0.856 -> 0.855) which, run on all the judgements, gains
-+0.026 nDCG@10 on the test claims. Ranking only the
-judged documents is Sakai's "condensed list" (SIGIR 2007) for incomplete judgements; the random
-documents, almost surely not relevant to any query, still catch a model that lifts just anything.
++0.026 nDCG@10 on the test claims. Ranking only the judged documents is Sakai's "condensed list"
+(SIGIR 2007) for incomplete judgements; the random documents, almost surely not relevant to any
+query, still catch a model that lifts just anything.
 """
 
 from __future__ import annotations

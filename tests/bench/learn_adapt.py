@@ -67,15 +67,14 @@ def adapt(net: Net, pairs: list[tuple[str, str]], lr: float, seed: int) -> None:
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
     from sentence_transformers.training_args import BatchSamplers
 
-    work = tempfile.TemporaryDirectory(prefix="docsearch-adapt-")  # the trainer wants a folder; nothing is saved
-    args = SentenceTransformerTrainingArguments(
-        output_dir=work.name, num_train_epochs=1, per_device_train_batch_size=32, learning_rate=lr,
-        warmup_steps=0.1, use_cpu=net.device == "cpu", batch_sampler=BatchSamplers.NO_DUPLICATES,
-        save_strategy="no", report_to="none", disable_tqdm=True, seed=seed)
     data = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]})
-    SentenceTransformerTrainer(model=net.st, args=args, train_dataset=data,
-                               loss=losses.MultipleNegativesRankingLoss(net.st)).train()
-    work.cleanup()
+    with tempfile.TemporaryDirectory(prefix="docsearch-adapt-") as work:  # the trainer wants a folder; nothing is saved
+        args = SentenceTransformerTrainingArguments(
+            output_dir=work, num_train_epochs=1, per_device_train_batch_size=32, learning_rate=lr,
+            warmup_steps=0.1, use_cpu=net.device == "cpu", batch_sampler=BatchSamplers.NO_DUPLICATES,
+            save_strategy="no", report_to="none", disable_tqdm=True, seed=seed)
+        SentenceTransformerTrainer(model=net.st, args=args, train_dataset=data,
+                                   loss=losses.MultipleNegativesRankingLoss(net.st)).train()
 
 
 def main() -> None:

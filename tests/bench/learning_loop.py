@@ -172,9 +172,9 @@ def one_run(corpus: str, data: Path, home: Path, base: str, n: int, seed: int, t
     shutil.rmtree(home / name, ignore_errors=True)
     return {"corpus": corpus, "n": n, "seed": seed, "judgements": judged, "queries": learn["queries"],
             "accepted": learn["accepted"], "reason": learn["reason"], "before": learn["before"], "after": learn["after"],
-            "own": learn["own"], "epoch": learn["epoch"], "alpha": learn["alpha"], "best": learn.get("best"),
-            "held_out": learn.get("held_out"), "better": learn.get("better"), "worse": learn.get("worse"),
-            "same": learn.get("same"), "p_value": learn.get("p_value"), "test": test, "seconds": seconds}
+            "own": learn["own"], "epoch": learn["epoch"], "alpha": learn["alpha"],
+            **{k: learn[k] for k in ("best", "held_out", "better", "worse", "same", "p_value")},
+            "test": test, "seconds": seconds}
 
 
 # --------------------------------------------------------------------------- the table
