@@ -10,6 +10,10 @@ would choose.
     python tests/bench/learn_recipe.py --home /work/learnhome --index exp100 \\
         --data /work/learnhome/bench-data/scifact --base \\
         --plans '[{"epochs":3,"lr":3e-5,"batch_size":16,"negatives":3,"evals":[[3,1.0]]}]'
+
+A plan with ``"also": "mnrl"`` trains its loss and mnrl together (sentence-transformers' multi-dataset
+training, batches drawn from each dataset in proportion): the judged results as labelled pairs and
+the (query, relevant) pairs against the batch's other documents and the judged bad ones.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +53,39 @@ def dense_ndcg(net: Net, texts_q: list[str], qids: list[str], docs: list[str], t
     return score(run, qrels)["ndcg@10"]
 
 
+def fit_with(net: Net, data, train_q: list[str], plan: FitPlan, also: str) -> list[dict]:
+    """Net.fit, with a second loss on its own dataset beside the plan's."""
+    from datasets import Dataset, DatasetDict
+    from transformers import PrinterCallback, TrainerCallback
+
+    from docsearch.train.config import IN_BATCH_LOSSES, TrainConfig
+    from docsearch.train.examples import negatives_per_query, training_columns
+    from docsearch.train.hooks import CardlessTrainer
+    from docsearch.train.objectives import make_loss
+
+    net.reset()
+    negatives = negatives_per_query(data, train_q, {})
+    sets, loss = {}, {}
+    for name in (plan.loss, also):
+        per_row = plan.negatives if name in IN_BATCH_LOSSES else 1
+        sets[name] = Dataset.from_dict(training_columns(name, data, train_q, negatives, per_row, plan.seed))
+        loss[name] = make_loss(TrainConfig(data=Path("."), out=Path("."), loss=name, batch_size=plan.batch_size), net.st)
+    snapshots: list[dict] = []
+
+    class Snapshots(TrainerCallback):
+        def on_epoch_end(self, args, state, control, **kw):
+            snapshots.append(net.snapshot())
+
+    import tempfile
+    with tempfile.TemporaryDirectory() as work:
+        args = net._arguments(replace(plan, loss=also), work)  # NO_DUPLICATES batches, which mnrl needs
+        trainer = CardlessTrainer(model=net.st, args=args, train_dataset=DatasetDict(sets), loss=loss,
+                                  callbacks=[Snapshots()])
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    return snapshots
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--home", type=Path, required=True)
@@ -75,10 +113,11 @@ def main() -> None:
     if args.base:
         print(f"model in use: test nDCG@10 dense {test(net.base):.4f}", flush=True)
     for plan in json.loads(args.plans):
-        evals = plan.pop("evals")
+        evals, also = plan.pop("evals"), plan.pop("also", None)
         t0 = time.perf_counter()
-        snapshots = net.fit(data, train_q, FitPlan(**plan))
-        print(f"plan {plan}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
+        snapshots = (fit_with(net, data, train_q, FitPlan(**plan), also) if also
+                     else net.fit(data, train_q, FitPlan(**plan)))
+        print(f"plan {plan}{' + ' + also if also else ''}: trained in {time.perf_counter() - t0:.0f} s", flush=True)
         for epoch, alpha in evals:
             print(f"  epoch {epoch}, alpha {alpha}: test nDCG@10 dense {test(net.mix(snapshots[epoch - 1], alpha)):.4f}",
                   flush=True)
