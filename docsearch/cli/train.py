@@ -75,7 +75,7 @@ SeqOpt = Annotated[Optional[int], _opt("Truncate training and dev texts to this 
 DeviceOpt = Annotated[Optional[str], _opt("cuda, cpu, ... (default: cuda when present).")]
 PrecisionOpt = Annotated[str, _opt("auto: bf16 autocast on GPUs and bf16-capable CPUs (about 2x); fp32: never.")]
 ApplyOpt = Annotated[bool, _opt("Learning: re-embed the index with the new model and switch to it, if it won.")]
-FoldsOpt = Annotated[int, _opt("Learning: cross-validation folds over the judged queries (from 100 queries: one 20% split).")]
+FoldsOpt = Annotated[int, _opt("Learning: cross-validation folds over the judged queries (from 100 queries: at most 3).")]
 JsonOpt = Annotated[bool, _opt("Learning: one JSON object on stdout (the run and what was applied).", "--json")]
 HomeOpt = Annotated[Optional[Path], _opt("Index home (default: ./indexes or $DOCSEARCH_HOME).", "--home")]
 

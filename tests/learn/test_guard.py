@@ -12,8 +12,9 @@ from docsearch.learn import read_feedback
 from docsearch.learn.feedback import TrainingSet, text_id
 from docsearch.learn.guard import (
     FORGET,
+    LARGE,
+    LARGE_FOLDS,
     MIN_HELD_OUT,
-    SPLIT_ABOVE,
     Comparison,
     best,
     choose,
@@ -63,14 +64,16 @@ def test_a_fold_holds_nothing_of_its_held_out_queries(tmp_path: Path) -> None:
     assert text_id("C") not in data.corpus and {text_id("F1"), text_id("F2")} <= set(data.corpus)
 
 
-def test_folds_cover_every_query_once_and_many_queries_get_one_split() -> None:
+def test_folds_cover_every_query_once_and_many_queries_get_fewer_folds() -> None:
     queries = [f"q{i}" for i in range(23)]
     held = folds(queries, 5, seed=1)
     assert len(held) == 5 and sorted(q for f in held for q in f) == sorted(queries)
     assert folds(queries, 5, seed=1) == held and folds(queries, 5, seed=2) != held
     assert len(folds(queries[:3], 5)) == 3
-    many = [f"q{i}" for i in range(SPLIT_ABOVE)]
-    assert [len(f) for f in folds(many)] == [SPLIT_ABOVE // 5]
+    many = [f"q{i}" for i in range(LARGE + 2)]
+    held = folds(many)
+    assert len(held) == LARGE_FOLDS and sorted(q for f in held for q in f) == sorted(many)
+    assert len(folds(many[: LARGE - 1])) == 5
 
 
 def scores(*ndcg: float, mrr: float = 0.5) -> dict[str, dict[str, float]]:
