@@ -51,9 +51,7 @@ def folds(queries: Sequence[str], k: int = FOLDS, seed: int = 42) -> list[list[s
     return [order[i::k] for i in range(k)]
 
 
-def scheme(held_out: Sequence[Sequence[str]], total: int) -> str:
-    if len(held_out) == 1:
-        return f"no cross-validation: {len(held_out[0])} of {total} judged queries held out"
+def scheme(held_out: Sequence[Sequence[str]]) -> str:
     return f"{len(held_out)}-fold cross-validation: each query scored by a model trained without it"
 
 

@@ -133,7 +133,7 @@ def learn(evidence: Evidence, index_dir: Path, config: LearnConfig = LearnConfig
     scorable = judgements.scorable()
     held = guard.folds(scorable, config.folds, config.seed)
     head = {"index": evidence.index, "base": evidence.model, "judgements": judgements.count, "queries": len(scorable),
-            "scheme": guard.scheme(held, len(scorable)), "warnings": judgements.warnings}
+            "scheme": guard.scheme(held), "warnings": judgements.warnings}
     if len(scorable) < guard.MIN_HELD_OUT:
         empty = guard.Comparison(len(scorable), {}, {}, 0, 0, 0)
         return _log(index_dir, LearnReport(**head, verdict=guard.judge(empty)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -76,7 +77,6 @@ def fit_with(net: Net, data, train_q: list[str], plan: FitPlan, also: str) -> li
         def on_epoch_end(self, args, state, control, **kw):
             snapshots.append(net.snapshot())
 
-    import tempfile
     with tempfile.TemporaryDirectory() as work:
         args = net._arguments(replace(plan, loss=also), work)  # NO_DUPLICATES batches, which mnrl needs
         trainer = CardlessTrainer(model=net.st, args=args, train_dataset=DatasetDict(sets), loss=loss,
